@@ -1,0 +1,34 @@
+"""Authentication endpoints (JWT), in the `auth` rate-limit group."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+
+class MeOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = get_user_model()
+        fields = ("id", "username", "email", "is_staff")
+        read_only_fields = fields
+
+
+class TokenObtainView(TokenObtainPairView):
+    ratelimit_group = "auth"
+
+
+class TokenRenewView(TokenRefreshView):
+    ratelimit_group = "auth"
+
+
+class MeView(APIView):
+    """The authenticated user, so a client can check its token."""
+
+    @extend_schema(responses=MeOutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(MeOutputSerializer(request.user).data)

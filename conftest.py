@@ -1,0 +1,54 @@
+"""Project-wide fixtures: real PostgreSQL (pytest-django) and real Redis (settings.REDIS_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from apps.core.tests.factories import UserFactory, access_token_for
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_keys() -> Iterator[None]:
+    """Each test starts with none of the test run's cache keys (rate-limit counters, …).
+
+    Only keys under the test key prefix are deleted: never FLUSHDB someone's Redis.
+    """
+    yield
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+def _client_for(u) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(u)}")
+    return client
+
+
+@pytest.fixture
+def api_client(user) -> APIClient:
+    """An API client authenticated as `user` with a real JWT."""
+    return _client_for(user)
+
+
+@pytest.fixture
+def other_api_client(other_user) -> APIClient:
+    return _client_for(other_user)

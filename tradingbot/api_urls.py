@@ -1,0 +1,7 @@
+"""Everything under /api/v1/. Each app contributes its own `api/urls.py`."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.core.api.urls")),
+]

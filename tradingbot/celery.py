@@ -1,0 +1,66 @@
+"""Celery application: named queues by priority, one routing table, the beat schedule.
+
+Queues (highest priority first): `execution` (order submission and fills — run its workers
+with `--prefetch-multiplier 1`, the project default), `outbox`, `risk`, `reconciliation`,
+`strategy`, `backtest` (long jobs; give it its own workers so it never delays money paths).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingbot.settings.local")
+
+app = Celery("tradingbot")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUE_PRIORITIES: dict[str, int] = {
+    "execution": 9,
+    "outbox": 8,
+    "risk": 7,
+    "reconciliation": 6,
+    "strategy": 5,
+    "backtest": 1,
+}
+
+_default_exchange = Exchange("tradingbot", type="direct")
+
+app.conf.task_queues = [
+    Queue(name, _default_exchange, routing_key=name, queue_arguments={"x-max-priority": 10})
+    for name in QUEUE_PRIORITIES
+]
+app.conf.task_default_queue = "strategy"
+app.conf.task_default_exchange = "tradingbot"
+app.conf.task_default_routing_key = "strategy"
+app.conf.task_queue_max_priority = 10
+app.conf.task_default_priority = 5
+
+# Routing by task-name glob; Celery takes the first match, so specific names come first.
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    "apps.execution.tasks.relay_outbox*": {"queue": "outbox"},
+    "apps.execution.tasks.sweep_outbox*": {"queue": "outbox"},
+    "apps.execution.tasks.prune_outbox*": {"queue": "outbox"},
+    "apps.execution.tasks.reconcile*": {"queue": "reconciliation"},
+    "apps.execution.tasks.*": {"queue": "execution"},
+    "apps.portfolio.tasks.*": {"queue": "outbox"},
+    "apps.risk.tasks.*": {"queue": "risk"},
+    "apps.core.tasks.*": {"queue": "risk"},
+    "apps.strategy.tasks.*": {"queue": "strategy"},
+    "apps.candles.tasks.*": {"queue": "strategy"},
+    "apps.backtest.tasks.*": {"queue": "backtest"},
+}
+app.conf.task_routes = (TASK_ROUTES,)
+
+BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "purge-expired-idempotency-keys": {
+        "task": "apps.core.tasks.purge_expired_idempotency_keys",
+        "schedule": timedelta(minutes=15),
+    },
+}
+app.conf.beat_schedule = BEAT_SCHEDULE
+
+app.autodiscover_tasks()

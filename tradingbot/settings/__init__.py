@@ -1,0 +1,1 @@
+"""Settings modules: `local` (development default), `test`, `production`."""
