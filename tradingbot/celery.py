@@ -60,6 +60,15 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "apps.core.tasks.purge_expired_idempotency_keys",
         "schedule": timedelta(minutes=15),
     },
+    "sweep-outbox": {
+        "task": "apps.execution.tasks.sweep_outbox",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 5},
+    },
+    "prune-outbox": {
+        "task": "apps.execution.tasks.prune_outbox",
+        "schedule": timedelta(hours=1),
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
 

@@ -32,6 +32,9 @@ class ErrorCode(StrEnum):
     FILTER_MAX_NOTIONAL = "filter_max_notional"
     UNKNOWN_SYMBOL = "unknown_symbol"
     ILLEGAL_TRANSITION = "illegal_transition"
+    CLIENT_ORDER_ID_CONFLICT = "client_order_id_conflict"
+    ORDER_OVERFILLED = "order_overfilled"
+    ACCOUNT_INACTIVE = "account_inactive"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

@@ -13,6 +13,9 @@ if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
 if SIMPLE_JWT["SIGNING_KEY"] == DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must not be the default development key.")
 
+if not env.list("FIELD_ENCRYPTION_KEYS", default=[]):
+    raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS (Fernet keys) to encrypt exchange credentials.")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)

@@ -111,6 +111,7 @@ def test_non_zero_quantity_snapping_to_zero_is_an_error() -> None:
     [
         ({"DEBUG": "true", "SECRET_KEY": "x" * 50}, "DEBUG must be off"),
         ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "s" * 50, "JWT_SIGNING_KEY": "j" * 50}, "FIELD_ENCRYPTION_KEYS"),
     ],
 )
 def test_production_settings_refuse_unsafe_configuration(env: dict[str, str], message: str) -> None:
@@ -134,6 +135,7 @@ def test_production_settings_start_when_configured() -> None:
             "PATH": "/usr/bin",
             "SECRET_KEY": "s" * 50,
             "JWT_SIGNING_KEY": "j" * 50,
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         },
         capture_output=True,
         text=True,

@@ -32,13 +32,10 @@ def _walk(patterns: list, prefix: str = "") -> list[str]:
 
 def _concrete(route: str) -> str:
     """Turn a route or regex into a requestable path with a placeholder for each parameter."""
-    path = re.sub(
-        r"<(?:(\w+):)?(\w+)>",
-        lambda m: "00000000-0000-0000-0000-000000000001" if m.group(1) == "uuid" else "1",
-        route,
-    )
-    path = re.sub(r"\(\?P<format>[^)]*\)", "json", path)
+    path = re.sub(r"\(\?P<format>[^)]*\)", "json", route)
     path = re.sub(r"\(\?P<\w+>[^)]*\)", "1", path)
+    path = re.sub(r"<uuid:\w+>", "00000000-0000-0000-0000-000000000001", path)
+    path = re.sub(r"<(?:\w+:)?\w+>", "1", path)
     path = path.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
     return "/" + path
 

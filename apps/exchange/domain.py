@@ -1,0 +1,33 @@
+"""Exchange-boundary DTOs: what an adapter takes and returns (Decimal, never float)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    client_order_id: str
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """The exchange's view of one order."""
+
+    symbol: str
+    client_order_id: str
+    exchange_order_id: str
+    status: OrderStatus
+    executed_quantity: Decimal
+    cumulative_quote: Decimal
+    updated_at: datetime | None = None

@@ -1,0 +1,119 @@
+"""Orders, fills and accounts. Thin: validate input, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.domain import OrderStatus
+from apps.core.errors import NotFound
+from apps.execution import selectors, services
+from apps.execution.models import ExchangeAccount, Fill, Order
+
+from .filters import FillFilter, OrderFilter
+from .serializers import (
+    AccountInputSerializer,
+    AccountOutputSerializer,
+    FillOutputSerializer,
+    OrderEventOutputSerializer,
+    OrderInputSerializer,
+    OrderOutputSerializer,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Client-chosen key; retries replay.",
+)
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Order]):
+    serializer_class = OrderOutputSerializer
+    filterset_class = OrderFilter
+    ratelimit_group = "orders"
+    idempotency_required = {"create"}
+
+    def get_queryset(self) -> QuerySet[Order]:
+        return selectors.orders_for(self.request.user)
+
+    def get_object(self) -> Order:
+        return selectors.get_order_for(self.request.user, _int_or_404(self.kwargs["pk"]))
+
+    @extend_schema(
+        request=OrderInputSerializer, responses={201: OrderOutputSerializer}, parameters=[IDEMPOTENCY_HEADER]
+    )
+    def create(self, request: Request) -> Response:
+        data = _validated(OrderInputSerializer, request)
+        account = selectors.get_account_for(request.user, data["account"])
+        outcome = services.submit_order(
+            account=account,
+            symbol=data["symbol"],
+            side=data["side"],
+            order_type=data["type"],
+            quantity=data["quantity"],
+            price=data.get("price"),
+            time_in_force=data.get("time_in_force"),
+            client_order_id=data.get("client_order_id"),
+        )
+        code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
+        return Response(OrderOutputSerializer(outcome.order).data, status=code)
+
+    @extend_schema(responses=OrderEventOutputSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str) -> Response:
+        order = self.get_object()
+        return Response(OrderEventOutputSerializer(selectors.events_of(order), many=True).data)
+
+    @extend_schema(request=None, responses={202: OrderOutputSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        order = self.get_object()
+        order = services.request_cancel(order_id=order.pk, requested_by=f"user:{request.user.pk}")
+        code = (
+            status.HTTP_202_ACCEPTED if order.status == OrderStatus.CANCEL_REQUESTED else status.HTTP_200_OK
+        )
+        return Response(OrderOutputSerializer(order).data, status=code)
+
+
+class FillViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Fill]):
+    serializer_class = FillOutputSerializer
+    filterset_class = FillFilter
+
+    def get_queryset(self) -> QuerySet[Fill]:
+        return selectors.fills_for(self.request.user)
+
+
+class AccountViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ExchangeAccount]
+):
+    serializer_class = AccountOutputSerializer
+
+    def get_queryset(self) -> QuerySet[ExchangeAccount]:
+        return selectors.accounts_for(self.request.user)
+
+    def get_object(self) -> ExchangeAccount:
+        return selectors.get_account_for(self.request.user, _int_or_404(self.kwargs["pk"]))
+
+    @extend_schema(request=AccountInputSerializer, responses={201: AccountOutputSerializer})
+    def create(self, request: Request) -> Response:
+        data = _validated(AccountInputSerializer, request)
+        account = services.create_account(owner=request.user, **data)  # type: ignore[arg-type]
+        return Response(AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+def _validated(serializer_class: type, request: Request) -> dict:  # type: ignore[type-arg]
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _int_or_404(value: str) -> int:
+    if not value.isdigit():
+        raise NotFound("No such object.")
+    return int(value)

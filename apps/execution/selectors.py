@@ -1,0 +1,43 @@
+"""Execution's read API. Everything a user can see is scoped to the accounts they own."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from apps.core.errors import NotFound
+
+from .models import ExchangeAccount, Fill, Order, OrderEvent
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def accounts_for(user: User) -> QuerySet[ExchangeAccount]:
+    return ExchangeAccount.objects.filter(owner_id=user.pk)
+
+
+def orders_for(user: User) -> QuerySet[Order]:
+    return Order.objects.filter(account__owner_id=user.pk).select_related("account")
+
+
+def fills_for(user: User) -> QuerySet[Fill]:
+    return Fill.objects.filter(account__owner_id=user.pk)
+
+
+def get_order_for(user: User, order_id: int) -> Order:
+    """The user's order, or NotFound — also for someone else's order (no existence leak)."""
+    order = orders_for(user).filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def get_account_for(user: User, account_id: int) -> ExchangeAccount:
+    account = accounts_for(user).filter(pk=account_id).first()
+    if account is None:
+        raise NotFound("No such account.", field="account")
+    return account
+
+
+def events_of(order: Order) -> QuerySet[OrderEvent]:
+    return order.events.order_by("id")

@@ -1,0 +1,31 @@
+"""Execution's public write API. Other apps call only these functions."""
+
+from .accounts import create_account
+from .fills import FillOutcome, FillReport, FillResult, apply_fill
+from .orders import (
+    SubmitOutcome,
+    request_cancel,
+    send_cancel_to_exchange,
+    send_order_to_exchange,
+    submit_order,
+    transition_order,
+)
+from .outbox import emit_event, prune_published_events, register_consumer, relay_outbox
+
+__all__ = [
+    "FillOutcome",
+    "FillReport",
+    "FillResult",
+    "SubmitOutcome",
+    "apply_fill",
+    "create_account",
+    "emit_event",
+    "prune_published_events",
+    "register_consumer",
+    "relay_outbox",
+    "request_cancel",
+    "send_cancel_to_exchange",
+    "send_order_to_exchange",
+    "submit_order",
+    "transition_order",
+]

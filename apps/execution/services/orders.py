@@ -1,0 +1,377 @@
+"""Order intake, submission to the venue, and cancellation.
+
+Intake (`submit_order`) persists NEW in one transaction and, after commit, queues the send on
+the `execution` queue. The send (`send_order_to_exchange`) is safe to run twice: it marks an
+attempt *before* the network call, so after a crash the next attempt looks the order up by
+client order id instead of sending a second order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
+from apps.core.errors import Conflict, ErrorCode, ValidationFailed
+from apps.exchange.domain import OrderRequest, VenueOrder
+from apps.exchange.errors import FatalVenueError, InvalidOrder, OrderNotFound, TemporaryVenueError
+from apps.exchange.selectors import get_symbol_filters
+from apps.execution import gates, tasks
+from apps.execution.models import ExchangeAccount, Order, OrderEvent
+from apps.execution.venues import adapter_for
+
+from .transitions import lock_order, record_event, record_transition
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+SUBMIT_LEASE = timedelta(seconds=30)
+_UNIQUE_CLIENT_ID = "execution_order_client_id_uniq"
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    order: Order
+    created: bool
+
+
+class SubmissionPending(Exception):
+    """The venue's answer is unknown or another worker is sending: retry later."""
+
+
+def new_client_order_id() -> str:
+    return "tb-" + secrets.token_hex(16)
+
+
+def submit_order(
+    *,
+    account: ExchangeAccount,
+    symbol: str,
+    side: Side | str,
+    order_type: OrderType | str,
+    quantity: Decimal,
+    price: Decimal | None = None,
+    time_in_force: TimeInForce | str | None = None,
+    client_order_id: str | None = None,
+    strategy_id: int | None = None,
+) -> SubmitOutcome:
+    """Validate and persist an order, idempotently on (account, client_order_id).
+
+    A retry with the same client order id returns the existing order (created=False); the
+    same id with different terms is a 409. Risk and the kill switch are asked first; a
+    denied order is kept as REJECTED with the reason codes.
+    """
+    side, order_type = Side(side), OrderType(order_type)
+    tif = _validate_terms(account, symbol, side, order_type, quantity, price, time_in_force)
+    cid = client_order_id or new_client_order_id()
+    if not CLIENT_ORDER_ID_RE.match(cid):
+        raise ValidationFailed("client_order_id must be 1-36 of A-Z a-z 0-9 _ -.", field="client_order_id")
+
+    existing = Order.objects.filter(account=account, client_order_id=cid).first()
+    if existing is not None:
+        return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
+
+    denials = _denials(account, symbol, side, order_type, quantity, price)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                account=account,
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                time_in_force=tif,
+                quantity=quantity,
+                price=price,
+                client_order_id=cid,
+                strategy_id=strategy_id,
+            )
+            OrderEvent.objects.create(
+                order=order,
+                kind=OrderEvent.Kind.CREATED,
+                to_status=OrderStatus.NEW,
+                payload={"client_order_id": cid},
+            )
+            if denials:
+                record_transition(
+                    order,
+                    OrderStatus.REJECTED,
+                    kind=OrderEvent.Kind.DENIED,
+                    payload={"reasons": [{"code": d.code, "message": d.message} for d in denials]},
+                    reject_reason="; ".join(d.code for d in denials),
+                )
+            else:
+                order_id = order.pk
+                transaction.on_commit(lambda: tasks.submit_order_to_exchange.delay(order_id))
+    except IntegrityError as exc:
+        if _constraint_of(exc) != _UNIQUE_CLIENT_ID:
+            raise
+        existing = Order.objects.get(account=account, client_order_id=cid)
+        return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
+    return SubmitOutcome(order=order, created=True)
+
+
+def _validate_terms(
+    account: ExchangeAccount,
+    symbol: str,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal,
+    price: Decimal | None,
+    time_in_force: TimeInForce | str | None,
+) -> str:
+    if not account.is_active:
+        raise ValidationFailed("The account is not active.", code=ErrorCode.ACCOUNT_INACTIVE, field="account")
+    filters = get_symbol_filters(exchange=account.exchange, symbol=symbol)
+    if filters is None:
+        raise ValidationFailed(f"Unknown symbol {symbol}.", code=ErrorCode.UNKNOWN_SYMBOL, field="symbol")
+    if order_type == OrderType.MARKET:
+        if price is not None:
+            raise ValidationFailed("A MARKET order must not have a price.", field="price")
+        if time_in_force:
+            raise ValidationFailed("A MARKET order takes no time in force.", field="time_in_force")
+    elif price is None:
+        raise ValidationFailed(f"A {order_type} order needs a price.", field="price")
+    # MARKET orders have no price to check the notional against here; the venue checks it.
+    conform_to_filters(filters, side=side, quantity=quantity, price=price)
+    if order_type == OrderType.LIMIT:
+        return str(TimeInForce(time_in_force or TimeInForce.GTC))
+    if order_type == OrderType.LIMIT_MAKER and time_in_force:
+        raise ValidationFailed("A LIMIT_MAKER order takes no time in force.", field="time_in_force")
+    return ""
+
+
+def _denials(
+    account: ExchangeAccount,
+    symbol: str,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal,
+    price: Decimal | None,
+) -> list[gates.Denial]:
+    if gates.kill_switch_active():
+        return [gates.Denial("kill_switch_active", "The kill switch is on: no new orders.")]
+    verdict = gates.pre_trade_check(
+        gates.OrderProposal(
+            account_id=account.pk,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+        )
+    )
+    return [] if verdict.approved else list(verdict.denials)
+
+
+def _same_order_or_conflict(
+    order: Order, symbol: str, side: Side, order_type: OrderType, quantity: Decimal, price: Decimal | None
+) -> SubmitOutcome:
+    same = (order.symbol, order.side, order.order_type, order.quantity, order.price) == (
+        symbol,
+        side,
+        order_type,
+        quantity,
+        price,
+    )
+    if not same:
+        raise Conflict(
+            "This client_order_id belongs to an order with different terms.",
+            code=ErrorCode.CLIENT_ORDER_ID_CONFLICT,
+            field="client_order_id",
+        )
+    return SubmitOutcome(order=order, created=False)
+
+
+def _constraint_of(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+# --- sending to the venue -------------------------------------------------------------------
+
+
+def send_order_to_exchange(*, order_id: int) -> Order:
+    """Hand a NEW order to its venue and record the answer. Safe under duplicate delivery."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status != OrderStatus.NEW:
+            return order  # already sent, answered, canceled or denied
+        now = timezone.now()
+        if order.submit_lease_until and order.submit_lease_until > now:
+            raise SubmissionPending(f"order {order_id} is being sent by another worker")
+        outcome_unknown = order.submit_attempts > 0
+        if not outcome_unknown and gates.kill_switch_active():
+            record_transition(
+                order,
+                OrderStatus.REJECTED,
+                kind=OrderEvent.Kind.DENIED,
+                payload={"reasons": [{"code": "kill_switch_active", "message": "The kill switch is on."}]},
+                reject_reason="kill_switch_active",
+            )
+            return order
+        order.submit_attempts += 1
+        order.submit_lease_until = now + SUBMIT_LEASE
+        order.save(update_fields=["submit_attempts", "submit_lease_until", "updated_at"])
+        record_event(order, OrderEvent.Kind.SUBMISSION_ATTEMPT, {"attempt": order.submit_attempts})
+
+    adapter = adapter_for(order.account)
+    try:
+        venue_order = _find_on_venue(adapter, order) if outcome_unknown else None
+        if venue_order is None:
+            if gates.kill_switch_active():
+                return _finish_denied(order_id)
+            venue_order = adapter.place_order(_request_of(order))
+    except InvalidOrder as exc:
+        return _finish_rejected(order_id, exc.message, exc.venue_code)
+    except FatalVenueError as exc:
+        return _finish_rejected(order_id, exc.message, exc.venue_code)
+    except TemporaryVenueError as exc:
+        _finish_unknown(order_id, exc)
+        raise SubmissionPending(str(exc)) from exc
+    return _finish_acknowledged(order_id, venue_order)
+
+
+def _find_on_venue(adapter: object, order: Order) -> VenueOrder | None:
+    try:
+        return adapter.get_order(symbol=order.symbol, client_order_id=order.client_order_id)  # type: ignore[attr-defined, no-any-return]
+    except OrderNotFound:
+        return None
+
+
+def _request_of(order: Order) -> OrderRequest:
+    return OrderRequest(
+        symbol=order.symbol,
+        side=Side(order.side),
+        order_type=OrderType(order.order_type),
+        quantity=order.quantity,
+        client_order_id=order.client_order_id,
+        price=order.price,
+        time_in_force=TimeInForce(order.time_in_force) if order.time_in_force else None,
+    )
+
+
+def _finish_acknowledged(order_id: int, venue_order: VenueOrder) -> Order:
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order.submit_lease_until = None
+        changes = {"exchange_order_id": venue_order.exchange_order_id, "submitted_at": timezone.now()}
+        if order.status == OrderStatus.NEW:
+            record_transition(
+                order, OrderStatus.SUBMITTED, payload={"venue_status": venue_order.status}, **changes
+            )
+        else:
+            for name, value in changes.items():
+                setattr(order, name, value)
+            order.save()
+        closed_unfilled = venue_order.status in (
+            OrderStatus.EXPIRED,
+            OrderStatus.CANCELED,
+            OrderStatus.REJECTED,
+        )
+        if closed_unfilled and venue_order.executed_quantity == 0 and order.status == OrderStatus.SUBMITTED:
+            record_transition(order, OrderStatus(venue_order.status), payload={"source": "venue_ack"})
+        return order
+
+
+def _finish_rejected(order_id: int, message: str, venue_code: int | None) -> Order:
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order.submit_lease_until = None
+        if order.status == OrderStatus.NEW:
+            record_transition(
+                order,
+                OrderStatus.REJECTED,
+                payload={"venue_code": venue_code, "venue_message": message},
+                reject_reason=message,
+            )
+        return order
+
+
+def _finish_denied(order_id: int) -> Order:
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order.submit_lease_until = None
+        record_transition(
+            order,
+            OrderStatus.REJECTED,
+            kind=OrderEvent.Kind.DENIED,
+            payload={"reasons": [{"code": "kill_switch_active", "message": "The kill switch is on."}]},
+            reject_reason="kill_switch_active",
+        )
+        return order
+
+
+def _finish_unknown(order_id: int, exc: TemporaryVenueError) -> None:
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order.submit_lease_until = None
+        order.save(update_fields=["submit_lease_until", "updated_at"])
+        record_event(
+            order,
+            OrderEvent.Kind.VENUE_ERROR,
+            {"error": type(exc).__name__, "message": exc.message, "outcome": "unknown"},
+        )
+
+
+# --- transitions and cancellation --------------------------------------------------------------
+
+
+@transaction.atomic
+def transition_order(
+    *, order_id: int, target: OrderStatus, payload: dict[str, object] | None = None
+) -> Order:
+    """Move an order to `target` if the table allows it; otherwise raise and write nothing."""
+    order = lock_order(order_id)
+    record_transition(order, target, payload=payload)
+    return order
+
+
+@transaction.atomic
+def request_cancel(*, order_id: int, requested_by: str) -> Order:
+    """Mark an open order CANCEL_REQUESTED and queue the cancel for the venue."""
+    order = lock_order(order_id)
+    if order.status == OrderStatus.CANCEL_REQUESTED:
+        return order
+    record_transition(order, OrderStatus.CANCEL_REQUESTED, payload={"requested_by": requested_by})
+    transaction.on_commit(lambda: tasks.cancel_order_on_exchange.delay(order_id))
+    return order
+
+
+def send_cancel_to_exchange(*, order_id: int) -> Order:
+    """Ask the venue to cancel; an order never sent is canceled locally."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status != OrderStatus.CANCEL_REQUESTED:
+            return order
+        if order.submit_attempts == 0:
+            record_transition(order, OrderStatus.CANCELED, payload={"source": "never_sent"})
+            return order
+    try:
+        venue_order = adapter_for(order.account).cancel_order(
+            symbol=order.symbol, client_order_id=order.client_order_id
+        )
+    except OrderNotFound as exc:
+        # Filled or never arrived: fills and reconciliation settle it; keep the evidence.
+        with transaction.atomic():
+            order = lock_order(order_id)
+            record_event(
+                order, OrderEvent.Kind.VENUE_ERROR, {"error": "OrderNotFound", "message": exc.message}
+            )
+            return order
+    except TemporaryVenueError as exc:
+        raise SubmissionPending(str(exc)) from exc
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status == OrderStatus.CANCEL_REQUESTED and venue_order.status in (
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+        ):
+            record_transition(order, OrderStatus(venue_order.status), payload={"source": "venue_cancel"})
+        return order

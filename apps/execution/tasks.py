@@ -1,0 +1,44 @@
+"""Execution tasks: thin, load by id, call a service. Routed by tradingbot/celery.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from apps.execution import services
+from apps.execution.services.orders import SubmissionPending
+
+_RETRY = {
+    "autoretry_for": (SubmissionPending,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "max_retries": None,
+}
+
+
+@shared_task(name="apps.execution.tasks.submit_order_to_exchange", acks_late=True, **_RETRY)
+def submit_order_to_exchange(order_id: int) -> str:
+    return str(services.send_order_to_exchange(order_id=order_id).status)
+
+
+@shared_task(name="apps.execution.tasks.cancel_order_on_exchange", acks_late=True, **_RETRY)
+def cancel_order_on_exchange(order_id: int) -> str:
+    return str(services.send_cancel_to_exchange(order_id=order_id).status)
+
+
+@shared_task(name="apps.execution.tasks.relay_outbox")
+def relay_outbox() -> int:
+    return services.relay_outbox()
+
+
+@shared_task(name="apps.execution.tasks.sweep_outbox")
+def sweep_outbox() -> int:
+    """Beat: deliver whatever the on-commit nudges missed (broker down, crash, backoff)."""
+    return services.relay_outbox()
+
+
+@shared_task(name="apps.execution.tasks.prune_outbox")
+def prune_outbox() -> int:
+    return services.prune_published_events(older_than=timedelta(days=settings.OUTBOX_RETENTION_DAYS))
