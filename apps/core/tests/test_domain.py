@@ -5,6 +5,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
