@@ -29,12 +29,12 @@ def _clean_cache_keys() -> Iterator[None]:
 
 @pytest.fixture
 def user(db):
-    return UserFactory()
+    return UserFactory.create()
 
 
 @pytest.fixture
 def other_user(db):
-    return UserFactory()
+    return UserFactory.create()
 
 
 def _client_for(u) -> APIClient:

@@ -10,20 +10,30 @@ from django.conf import settings
 from apps.execution import services
 from apps.execution.services.orders import SubmissionPending
 
-_RETRY = {
-    "autoretry_for": (SubmissionPending,),
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "max_retries": None,
-}
+# SubmissionPending: the venue's answer is unknown or another worker holds the send. The next
+# attempt looks the order up by client order id first, so retrying with backoff is safe.
 
 
-@shared_task(name="apps.execution.tasks.submit_order_to_exchange", acks_late=True, **_RETRY)
+@shared_task(
+    name="apps.execution.tasks.submit_order_to_exchange",
+    acks_late=True,
+    autoretry_for=(SubmissionPending,),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=None,
+)
 def submit_order_to_exchange(order_id: int) -> str:
     return str(services.send_order_to_exchange(order_id=order_id).status)
 
 
-@shared_task(name="apps.execution.tasks.cancel_order_on_exchange", acks_late=True, **_RETRY)
+@shared_task(
+    name="apps.execution.tasks.cancel_order_on_exchange",
+    acks_late=True,
+    autoretry_for=(SubmissionPending,),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=None,
+)
 def cancel_order_on_exchange(order_id: int) -> str:
     return str(services.send_cancel_to_exchange(order_id=order_id).status)
 

@@ -9,7 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
+import django_stubs_ext
 import environ
+
+# Lets admin/queryset generics (admin.ModelAdmin[Order]) be subscripted at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.auth import request_user
 from apps.core.domain import OrderStatus
 from apps.core.errors import NotFound
 from apps.execution import selectors, services
@@ -103,11 +106,11 @@ class AccountViewSet(
     @extend_schema(request=AccountInputSerializer, responses={201: AccountOutputSerializer})
     def create(self, request: Request) -> Response:
         data = _validated(AccountInputSerializer, request)
-        account = services.create_account(owner=request.user, **data)  # type: ignore[arg-type]
+        account = services.create_account(owner=request_user(request), **data)
         return Response(AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
-def _validated(serializer_class: type, request: Request) -> dict:  # type: ignore[type-arg]
+def _validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

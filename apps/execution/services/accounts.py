@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.execution.crypto import encrypt_secret
@@ -10,7 +10,7 @@ from apps.execution.models import ExchangeAccount
 @transaction.atomic
 def create_account(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     name: str,
     mode: str,
     exchange: str = "binance",

@@ -14,12 +14,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
 from apps.core.errors import Conflict, ErrorCode, ValidationFailed
+from apps.exchange.adapter import ExchangeAdapter
 from apps.exchange.domain import OrderRequest, VenueOrder
 from apps.exchange.errors import FatalVenueError, InvalidOrder, OrderNotFound, TemporaryVenueError
 from apps.exchange.selectors import get_symbol_filters
@@ -238,9 +240,9 @@ def send_order_to_exchange(*, order_id: int) -> Order:
     return _finish_acknowledged(order_id, venue_order)
 
 
-def _find_on_venue(adapter: object, order: Order) -> VenueOrder | None:
+def _find_on_venue(adapter: ExchangeAdapter, order: Order) -> VenueOrder | None:
     try:
-        return adapter.get_order(symbol=order.symbol, client_order_id=order.client_order_id)  # type: ignore[attr-defined, no-any-return]
+        return adapter.get_order(symbol=order.symbol, client_order_id=order.client_order_id)
     except OrderNotFound:
         return None
 
@@ -261,7 +263,10 @@ def _finish_acknowledged(order_id: int, venue_order: VenueOrder) -> Order:
     with transaction.atomic():
         order = lock_order(order_id)
         order.submit_lease_until = None
-        changes = {"exchange_order_id": venue_order.exchange_order_id, "submitted_at": timezone.now()}
+        changes: dict[str, Any] = {
+            "exchange_order_id": venue_order.exchange_order_id,
+            "submitted_at": timezone.now(),
+        }
         if order.status == OrderStatus.NEW:
             record_transition(
                 order, OrderStatus.SUBMITTED, payload={"venue_status": venue_order.status}, **changes

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from apps.execution import gates, venues
+from apps.execution.models import ExchangeAccount
+
+from .factories import RecordingVenue, btcusdt
+
+
+@pytest.fixture
+def venue() -> Iterator[RecordingVenue]:
+    """Every account mode is served by one recording venue for the test's duration."""
+    recording = RecordingVenue()
+    saved = dict(venues._factories)
+    for mode in ExchangeAccount.Mode.values:
+        venues.register_adapter(mode, lambda account: recording)
+    yield recording
+    venues._factories.clear()
+    venues._factories.update(saved)
+
+
+@pytest.fixture
+def instrument(db):
+    return btcusdt()
+
+
+@pytest.fixture
+def restore_gates() -> Iterator[None]:
+    saved = (gates._pre_trade_check, gates._kill_switch)
+    yield
+    gates._pre_trade_check, gates._kill_switch = saved

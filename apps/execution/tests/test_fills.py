@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.core.domain import OrderStatus
+from apps.execution import services
+from apps.execution.models import Fill, Order, OrderEvent, OutboxEvent
+from apps.execution.services import FillOutcome, FillReport
+from apps.execution.services.fills import OrderOverfilled
+
+from .factories import OrderFactory
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def report(order: Order, trade_id: int, qty: str, price: str = "30000.00") -> FillReport:
+    q, p = Decimal(qty), Decimal(price)
+    return FillReport(
+        order_id=order.pk,
+        exchange_fill_id=trade_id,
+        price=p,
+        quantity=q,
+        quote_quantity=q * p,
+        executed_at=T0,
+        commission=Decimal("0.001"),
+        commission_asset="BNB",
+    )
+
+
+def expected_state(parts: list[tuple[str, str]], order_qty: Decimal) -> tuple[Decimal, Decimal, Decimal, str]:
+    qty = sum((Decimal(q) for q, _ in parts), Decimal(0))
+    quote = sum((Decimal(q) * Decimal(p) for q, p in parts), Decimal(0))
+    avg = (quote / qty).quantize(Decimal("1E-18"))
+    status = OrderStatus.FILLED if qty == order_qty else OrderStatus.PARTIALLY_FILLED
+    return qty, quote, avg, status
+
+
+fill_parts = st.lists(
+    st.tuples(
+        st.decimals(min_value=Decimal("0.001"), max_value=Decimal("0.250"), places=3).map(str),
+        st.decimals(min_value=Decimal("20000"), max_value=Decimal("40000"), places=2).map(str),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=fill_parts, data=st.data())
+def test_any_delivery_order_with_duplicates_gives_the_same_books(parts: list[tuple[str, str]], data) -> None:
+    total = sum((Decimal(q) for q, _ in parts), Decimal(0))
+    order_qty = data.draw(st.sampled_from([total, total + Decimal("0.5")]), label="order quantity")
+    order = OrderFactory.create(quantity=order_qty, status=OrderStatus.SUBMITTED)
+    reports = [report(order, trade_id=i + 1, qty=q, price=p) for i, (q, p) in enumerate(parts)]
+    deliveries = data.draw(
+        st.permutations(reports + data.draw(st.lists(st.sampled_from(reports), max_size=6)))
+    )
+
+    outcomes = [services.apply_fill(report=r).outcome for r in deliveries]
+
+    order.refresh_from_db()
+    qty, quote, avg, status = expected_state(parts, order_qty)
+    assert (order.filled_quantity, order.cumulative_quote, order.average_fill_price) == (qty, quote, avg)
+    assert order.status == status
+    assert outcomes.count(FillOutcome.APPLIED) == len(parts)
+    assert outcomes.count(FillOutcome.DUPLICATE) == len(deliveries) - len(parts)
+    assert Fill.objects.filter(order=order).count() == len(parts)
+    events = OutboxEvent.objects.filter(event_type="fill.recorded", payload__order_id=order.pk)
+    assert sorted(e.payload["exchange_fill_id"] for e in events) == list(range(1, len(parts) + 1))
+    assert order.fees == {"BNB": str(Decimal("0.001") * len(parts))}
+
+
+@pytest.mark.django_db
+def test_fill_before_ack_records_the_implicit_submission() -> None:
+    order = OrderFactory.create(status=OrderStatus.NEW, quantity=Decimal("1"))
+
+    services.apply_fill(report=report(order, 1, "0.4"))
+
+    order.refresh_from_db()
+    kinds = list(OrderEvent.objects.filter(order=order).values_list("from_status", "to_status"))
+    assert kinds == [("NEW", "SUBMITTED"), ("SUBMITTED", "PARTIALLY_FILLED")]
+    assert order.status == OrderStatus.PARTIALLY_FILLED
+
+
+@pytest.mark.django_db
+def test_overfill_is_refused_loudly_and_recorded() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"))
+    services.apply_fill(report=report(order, 1, "0.7"))
+
+    with pytest.raises(OrderOverfilled):
+        services.apply_fill(report=report(order, 2, "0.5"))
+
+    order.refresh_from_db()
+    assert order.filled_quantity == Decimal("0.7")
+    assert Fill.objects.filter(order=order).count() == 1
+    overfill = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.OVERFILL_REJECTED)
+    assert overfill.payload["exchange_fill_id"] == 2
+    assert OutboxEvent.objects.filter(payload__order_id=order.pk).count() == 1
+
+
+@pytest.mark.django_db
+def test_late_fill_on_canceled_order_is_booked_without_reopening_it() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"), status=OrderStatus.CANCELED)
+
+    result = services.apply_fill(report=report(order, 9, "0.3"))
+
+    order.refresh_from_db()
+    assert result.outcome is FillOutcome.APPLIED
+    assert (order.status, order.filled_quantity) == (OrderStatus.CANCELED, Decimal("0.3"))
+
+
+@pytest.mark.django_db
+def test_cancel_requested_order_becomes_filled_only_when_complete() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"), status=OrderStatus.CANCEL_REQUESTED)
+
+    services.apply_fill(report=report(order, 1, "0.5"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCEL_REQUESTED
+    services.apply_fill(report=report(order, 2, "0.5"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FILLED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_delivering_one_fill_record_it_once() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"))
+    fill = report(order, 77, "0.25")
+    barrier = threading.Barrier(20)
+    outcomes: list[FillOutcome] = []
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(services.apply_fill(report=fill).outcome)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert outcomes.count(FillOutcome.APPLIED) == 1
+    assert outcomes.count(FillOutcome.DUPLICATE) == 19
+    assert Fill.objects.filter(order=order).count() == 1
+    assert OutboxEvent.objects.filter(event_type="fill.recorded", payload__order_id=order.pk).count() == 1
+    order.refresh_from_db()
+    assert (order.filled_quantity, order.status) == (Decimal("0.25"), OrderStatus.PARTIALLY_FILLED)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.execution import services
+from apps.execution.models import OutboxEvent
+from apps.execution.services.outbox import OutboxMessage, _consumers, unregister_consumer
+
+
+@pytest.fixture
+def delivered() -> Iterator[list[OutboxMessage]]:
+    seen: list[OutboxMessage] = []
+    lock = threading.Lock()
+
+    def consumer(message: OutboxMessage) -> None:
+        with lock:
+            seen.append(message)
+
+    saved = {k: dict(v) for k, v in _consumers.items()}
+    services.register_consumer(event_type="test.event", name="recorder", handler=consumer)
+    yield seen
+    _consumers.clear()
+    _consumers.update(saved)
+
+
+def emit_many(count: int, aggregates: int) -> list[int]:
+    with transaction.atomic():
+        return [
+            services.emit_event(
+                aggregate_type="account",
+                aggregate_id=str(i % aggregates),
+                event_type="test.event",
+                payload={"n": i},
+            ).pk
+            for i in range(count)
+        ]
+
+
+@pytest.mark.django_db
+def test_relay_delivers_each_event_once_in_order_and_marks_it(delivered) -> None:
+    ids = emit_many(30, aggregates=3)
+
+    assert services.relay_outbox(batch_size=7) == 30
+    assert services.relay_outbox() == 0
+
+    assert sorted(m.id for m in delivered) == ids
+    for agg in ("0", "1", "2"):
+        per_aggregate = [m.id for m in delivered if m.aggregate_id == agg]
+        assert per_aggregate == sorted(per_aggregate)
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_failing_consumer_holds_back_its_aggregate_with_backoff(delivered) -> None:
+    calls = {"n": 0}
+
+    def flaky(message: OutboxMessage) -> None:
+        if message.aggregate_id == "0":
+            calls["n"] += 1
+            raise RuntimeError("portfolio down")
+
+    services.register_consumer(event_type="test.event", name="flaky", handler=flaky)
+    ids = emit_many(6, aggregates=2)  # aggregate 0: ids[0], ids[2], ids[4]
+
+    assert services.relay_outbox() == 3
+
+    head = OutboxEvent.objects.get(pk=ids[0])
+    assert head.published_at is None
+    assert head.attempts == 1
+    assert head.next_attempt_at is not None
+    assert head.next_attempt_at > timezone.now()
+    assert "portfolio down" in head.last_error
+    assert calls["n"] == 1  # later events of aggregate 0 were not tried out of order
+    assert set(OutboxEvent.objects.filter(published_at__isnull=True).values_list("pk", flat=True)) == {
+        ids[0],
+        ids[2],
+        ids[4],
+    }
+
+    unregister_consumer(event_type="test.event", name="flaky")
+    OutboxEvent.objects.filter(pk=ids[0]).update(next_attempt_at=timezone.now())
+    assert services.relay_outbox() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_relays_deliver_every_event_exactly_once_in_aggregate_order(delivered) -> None:
+    ids = emit_many(1500, aggregates=40)
+    barrier = threading.Barrier(3)
+
+    def relay() -> None:
+        try:
+            barrier.wait()
+            while services.relay_outbox(batch_size=50, max_batches=1):
+                pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=relay) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    services.relay_outbox()
+
+    assert sorted(m.id for m in delivered) == ids
+    for agg in {m.aggregate_id for m in delivered}:
+        per_aggregate = [m.id for m in delivered if m.aggregate_id == agg]
+        assert per_aggregate == sorted(per_aggregate), agg
+
+
+@pytest.mark.django_db
+def test_prune_removes_only_old_published_events() -> None:
+    old, recent, pending = emit_many(3, aggregates=1)
+    OutboxEvent.objects.filter(pk=old).update(published_at=timezone.now() - timedelta(days=8))
+    OutboxEvent.objects.filter(pk=recent).update(published_at=timezone.now())
+
+    assert services.prune_published_events(older_than=timedelta(days=7)) == 1
+    assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {recent, pending}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commit_nudges_a_real_celery_worker_to_relay(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
+        "DATABASE_URL": _url_of_test_database(),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    worker = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "celery", "-A", "tradingbot", "worker", "-Q", "outbox", "--pool", "solo",
+         "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
+        env=env,
+        stdout=open(tmp_path / "worker.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        (event_id,) = emit_many(1, aggregates=1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if OutboxEvent.objects.filter(pk=event_id, published_at__isnull=False).exists():
+                break
+            time.sleep(0.2)
+        assert OutboxEvent.objects.get(pk=event_id).published_at is not None, (
+            tmp_path / "worker.log"
+        ).read_text()
+    finally:
+        worker.terminate()
+        worker.wait(20)
+
+
+def _url_of_test_database() -> str:
+    db = connection.settings_dict
+    host = db["HOST"] or "127.0.0.1"
+    host_part = quote(host, safe="") if host.startswith("/") else host
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{db['USER']}@{host_part}{port}/{db['NAME']}"

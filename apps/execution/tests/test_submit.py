@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+import contextlib
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from apps.core.domain import OrderStatus
+from apps.core.errors import Conflict, ValidationFailed
+from apps.exchange.errors import InvalidOrder, TemporaryVenueError
+from apps.execution import gates, services
+from apps.execution.models import Order, OrderEvent
+from apps.execution.services.orders import SubmissionPending
+
+from .factories import AccountFactory, RecordingVenue, btcusdt
+
+LIMIT_BUY: dict[str, Any] = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "order_type": "LIMIT",
+    "quantity": Decimal("0.001"),
+    "price": Decimal("30000.00"),
+}
+
+
+@pytest.mark.django_db
+def test_submit_persists_new_and_sending_records_submitted(venue: RecordingVenue, instrument) -> None:
+    account = AccountFactory.create()
+    outcome = services.submit_order(account=account, client_order_id="abc-1", **LIMIT_BUY)
+    assert outcome.created
+    assert outcome.order.status == OrderStatus.NEW
+
+    order = services.send_order_to_exchange(order_id=outcome.order.pk)
+
+    assert order.status == OrderStatus.SUBMITTED
+    assert order.exchange_order_id == "1001"
+    assert [r.client_order_id for r in venue.placed] == ["abc-1"]
+    assert list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True)) == [
+        "created",
+        "submission_attempt",
+        "transition",
+    ]
+
+
+@pytest.mark.django_db
+def test_retry_with_same_client_order_id_returns_the_existing_order(instrument) -> None:
+    account = AccountFactory.create()
+    first = services.submit_order(account=account, client_order_id="same", **LIMIT_BUY)
+    second = services.submit_order(account=account, client_order_id="same", **LIMIT_BUY)
+
+    assert (first.created, second.created) == (True, False)
+    assert first.order.pk == second.order.pk
+    with pytest.raises(Conflict) as info:
+        services.submit_order(
+            account=account, client_order_id="same", **{**LIMIT_BUY, "quantity": Decimal("0.002")}
+        )
+    assert info.value.code == "client_order_id_conflict"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_submitting_one_client_order_id_make_one_order_and_one_submission(
+    venue: RecordingVenue,
+) -> None:
+    btcusdt()
+    account = AccountFactory.create()
+    barrier = threading.Barrier(20)
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+
+    def submit_and_send() -> None:
+        try:
+            barrier.wait()
+            outcome = services.submit_order(account=account, client_order_id="race-1", **LIMIT_BUY)
+            results.append((outcome.order.pk, outcome.created))
+            # Every thread also runs the send, as duplicate task deliveries would.
+            with contextlib.suppress(SubmissionPending):
+                services.send_order_to_exchange(order_id=outcome.order.pk)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit_and_send) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Order.objects.filter(account=account).count() == 1
+    assert len({pk for pk, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+    assert len(venue.placed) == 1
+    assert Order.objects.get(account=account).status == OrderStatus.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_after_a_crash_mid_send_the_next_attempt_looks_up_instead_of_resending(
+    venue: RecordingVenue, instrument
+) -> None:
+    account = AccountFactory.create()
+    order = services.submit_order(account=account, client_order_id="crash-1", **LIMIT_BUY).order
+    # The first worker sent the order and died before recording the answer:
+    venue.place_order(services.orders._request_of(order))
+    Order.objects.filter(pk=order.pk).update(submit_attempts=1)
+
+    order = services.send_order_to_exchange(order_id=order.pk)
+
+    assert venue.lookups == ["crash-1"]
+    assert len(venue.placed) == 1
+    assert order.status == OrderStatus.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_unknown_outcome_keeps_new_and_next_attempt_looks_up_first(venue: RecordingVenue, instrument) -> None:
+    account = AccountFactory.create()
+    order = services.submit_order(account=account, client_order_id="t-1", **LIMIT_BUY).order
+    venue.fail_place_with = TemporaryVenueError("timeout", venue_code=-1007)
+
+    with pytest.raises(SubmissionPending):
+        services.send_order_to_exchange(order_id=order.pk)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.NEW
+
+    venue.fail_place_with = None
+    order = services.send_order_to_exchange(order_id=order.pk)
+    assert venue.lookups == ["t-1"]
+    assert len(venue.placed) == 2  # not found on the venue, so sent again
+    assert order.status == OrderStatus.SUBMITTED
+
+
+@pytest.mark.django_db
+def test_venue_rejection_keeps_the_venue_text(venue: RecordingVenue, instrument) -> None:
+    account = AccountFactory.create()
+    order = services.submit_order(account=account, **LIMIT_BUY).order
+    venue.fail_place_with = InvalidOrder("Filter failure: PRICE_FILTER", venue_code=-1013)
+
+    order = services.send_order_to_exchange(order_id=order.pk)
+
+    assert order.status == OrderStatus.REJECTED
+    assert order.reject_reason == "Filter failure: PRICE_FILTER"
+    event = OrderEvent.objects.get(order=order, to_status=OrderStatus.REJECTED)
+    assert event.payload == {"venue_code": -1013, "venue_message": "Filter failure: PRICE_FILTER"}
+
+
+class _On:
+    def is_active(self) -> bool:
+        return True
+
+
+class _Broken:
+    def is_active(self) -> bool:
+        raise ConnectionError("redis down")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("switch", [_On(), _Broken()], ids=["on", "unreadable"])
+def test_kill_switch_denies_at_intake_and_fails_closed(
+    switch, venue: RecordingVenue, instrument, restore_gates
+) -> None:
+    gates.register_kill_switch(switch)
+    account = AccountFactory.create()
+
+    order = services.submit_order(account=account, **LIMIT_BUY).order
+
+    assert order.status == OrderStatus.REJECTED
+    assert order.reject_reason == "kill_switch_active"
+    services.send_order_to_exchange(order_id=order.pk)
+    assert venue.placed == []
+
+
+@pytest.mark.django_db
+def test_kill_switch_turned_on_after_intake_stops_the_send(
+    venue: RecordingVenue, instrument, restore_gates
+) -> None:
+    account = AccountFactory.create()
+    order = services.submit_order(account=account, **LIMIT_BUY).order
+    gates.register_kill_switch(_On())
+
+    order = services.send_order_to_exchange(order_id=order.pk)
+
+    assert order.status == OrderStatus.REJECTED
+    assert venue.placed == []
+
+
+@pytest.mark.django_db
+def test_risk_denial_is_kept_with_reason_codes(instrument, restore_gates) -> None:
+    gates.register_pre_trade_check(
+        lambda proposal: gates.Verdict(False, (gates.Denial("max_order_notional", "too big"),))
+    )
+    order = services.submit_order(account=AccountFactory.create(), **LIMIT_BUY).order
+
+    assert order.status == OrderStatus.REJECTED
+    denial = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.DENIED)
+    assert denial.payload["reasons"] == [{"code": "max_order_notional", "message": "too big"}]
+
+
+@pytest.mark.django_db
+def test_cancel_of_an_order_never_sent_is_local(venue: RecordingVenue, instrument) -> None:
+    order = services.submit_order(account=AccountFactory.create(), **LIMIT_BUY).order
+
+    services.request_cancel(order_id=order.pk, requested_by="test")
+    order = services.send_cancel_to_exchange(order_id=order.pk)
+    assert order.status == OrderStatus.CANCELED
+    assert venue.canceled == []
+    # and the queued submission then sends nothing
+    services.send_order_to_exchange(order_id=order.pk)
+    assert venue.placed == []
+
+
+@pytest.mark.django_db
+def test_cancel_of_a_submitted_order_goes_to_the_venue(venue: RecordingVenue, instrument) -> None:
+    order = services.submit_order(account=AccountFactory.create(), client_order_id="c-1", **LIMIT_BUY).order
+    services.send_order_to_exchange(order_id=order.pk)
+
+    services.request_cancel(order_id=order.pk, requested_by="test")
+    order = services.send_cancel_to_exchange(order_id=order.pk)
+
+    assert venue.canceled == ["c-1"]
+    assert order.status == OrderStatus.CANCELED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"symbol": "NOPEUSDT"}, "symbol", "unknown_symbol"),
+        ({"quantity": Decimal("0.000015")}, "quantity", "filter_lot_size"),
+        ({"quantity": Decimal("0.0001")}, "quantity", "filter_min_notional"),
+        ({"price": Decimal("30000.001")}, "price", "filter_price"),
+        ({"price": None}, "price", "invalid"),
+        ({"order_type": "MARKET"}, "price", "invalid"),
+        ({"quantity": Decimal(0)}, "quantity", "invalid"),
+        ({"quantity": Decimal("-1")}, "quantity", "invalid"),
+        ({"quantity": Decimal("NaN")}, "quantity", "invalid_decimal"),
+    ],
+)
+def test_invalid_terms_are_refused_before_anything_is_written(changes, field, code, instrument) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        services.submit_order(account=AccountFactory.create(), **{**LIMIT_BUY, **changes})
+    assert (info.value.field, info.value.code) == (field, code)
+    assert not Order.objects.exists()
