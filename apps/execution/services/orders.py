@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
-from apps.core.errors import Conflict, ErrorCode, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, ServiceUnavailable, ValidationFailed
 from apps.exchange.adapter import ExchangeAdapter
 from apps.exchange.domain import OrderRequest, VenueOrder
 from apps.exchange.errors import FatalVenueError, InvalidOrder, OrderNotFound, TemporaryVenueError
@@ -201,43 +201,53 @@ def _constraint_of(exc: IntegrityError) -> str | None:
 
 def send_order_to_exchange(*, order_id: int) -> Order:
     """Hand a NEW order to its venue and record the answer. Safe under duplicate delivery."""
-    with transaction.atomic():
-        order = lock_order(order_id)
-        if order.status != OrderStatus.NEW:
-            return order  # already sent, answered, canceled or denied
-        now = timezone.now()
-        if order.submit_lease_until and order.submit_lease_until > now:
-            raise SubmissionPending(f"order {order_id} is being sent by another worker")
-        outcome_unknown = order.submit_attempts > 0
-        if not outcome_unknown and gates.kill_switch_active():
-            record_transition(
-                order,
-                OrderStatus.REJECTED,
-                kind=OrderEvent.Kind.DENIED,
-                payload={"reasons": [{"code": "kill_switch_active", "message": "The kill switch is on."}]},
-                reject_reason="kill_switch_active",
-            )
-            return order
-        order.submit_attempts += 1
-        order.submit_lease_until = now + SUBMIT_LEASE
-        order.save(update_fields=["submit_attempts", "submit_lease_until", "updated_at"])
-        record_event(order, OrderEvent.Kind.SUBMISSION_ATTEMPT, {"attempt": order.submit_attempts})
-
-    adapter = adapter_for(order.account)
+    account = ExchangeAccount.objects.get(orders__pk=order_id)
+    try:
+        adapter = adapter_for(account)
+    except ServiceUnavailable as exc:
+        if Order.objects.filter(pk=order_id, submit_attempts=0).exists():
+            return _deny_unsent(order_id, "no_venue_adapter", exc.message)
+        raise SubmissionPending(exc.message) from exc  # it may be on the venue: never reject blind
+    order, outcome_unknown = _claim_send(order_id)
+    if order.status != OrderStatus.NEW or order.submit_lease_until is None:
+        return order  # nothing to send: already answered, canceled or denied
     try:
         venue_order = _find_on_venue(adapter, order) if outcome_unknown else None
         if venue_order is None:
             if gates.kill_switch_active():
-                return _finish_denied(order_id)
+                return _deny_unsent(order_id, "kill_switch_active", "The kill switch is on.")
             venue_order = adapter.place_order(_request_of(order))
-    except InvalidOrder as exc:
-        return _finish_rejected(order_id, exc.message, exc.venue_code)
-    except FatalVenueError as exc:
+    except (InvalidOrder, FatalVenueError) as exc:
         return _finish_rejected(order_id, exc.message, exc.venue_code)
     except TemporaryVenueError as exc:
         _finish_unknown(order_id, exc)
         raise SubmissionPending(str(exc)) from exc
     return _finish_acknowledged(order_id, venue_order)
+
+
+def _claim_send(order_id: int) -> tuple[Order, bool]:
+    """Mark a send attempt, committed BEFORE the network call, under a short lease.
+
+    Returns the order and whether an earlier attempt's outcome is unknown (look it up first).
+    An order that is not NEW, or is refused by the kill switch, comes back without a lease.
+    """
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status != OrderStatus.NEW:
+            return order, False
+        now = timezone.now()
+        if order.submit_lease_until and order.submit_lease_until > now:
+            raise SubmissionPending(f"order {order_id} is being sent by another worker")
+        outcome_unknown = order.submit_attempts > 0
+        if not outcome_unknown and gates.kill_switch_active():
+            order.submit_lease_until = None
+            _record_denial(order, "kill_switch_active", "The kill switch is on.")
+            return order, False
+        order.submit_attempts += 1
+        order.submit_lease_until = now + SUBMIT_LEASE
+        order.save(update_fields=["submit_attempts", "submit_lease_until", "updated_at"])
+        record_event(order, OrderEvent.Kind.SUBMISSION_ATTEMPT, {"attempt": order.submit_attempts})
+        return order, outcome_unknown
 
 
 def _find_on_venue(adapter: ExchangeAdapter, order: Order) -> VenueOrder | None:
@@ -299,18 +309,24 @@ def _finish_rejected(order_id: int, message: str, venue_code: int | None) -> Ord
         return order
 
 
-def _finish_denied(order_id: int) -> Order:
+def _deny_unsent(order_id: int, code: str, message: str) -> Order:
+    """Refuse locally an order that has not left the process (on this attempt)."""
     with transaction.atomic():
         order = lock_order(order_id)
         order.submit_lease_until = None
-        record_transition(
-            order,
-            OrderStatus.REJECTED,
-            kind=OrderEvent.Kind.DENIED,
-            payload={"reasons": [{"code": "kill_switch_active", "message": "The kill switch is on."}]},
-            reject_reason="kill_switch_active",
-        )
+        if order.status == OrderStatus.NEW:
+            _record_denial(order, code, message)
         return order
+
+
+def _record_denial(order: Order, code: str, message: str) -> None:
+    record_transition(
+        order,
+        OrderStatus.REJECTED,
+        kind=OrderEvent.Kind.DENIED,
+        payload={"reasons": [{"code": code, "message": message}]},
+        reject_reason=code,
+    )
 
 
 def _finish_unknown(order_id: int, exc: TemporaryVenueError) -> None:

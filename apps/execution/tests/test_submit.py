@@ -243,3 +243,12 @@ def test_invalid_terms_are_refused_before_anything_is_written(changes, field, co
         services.submit_order(account=AccountFactory.create(), **{**LIMIT_BUY, **changes})
     assert (info.value.field, info.value.code) == (field, code)
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_account_without_a_venue_adapter_gets_a_local_rejection(instrument) -> None:
+    order = services.submit_order(account=AccountFactory.create(), **LIMIT_BUY).order
+
+    order = services.send_order_to_exchange(order_id=order.pk)
+
+    assert (order.status, order.reject_reason) == (OrderStatus.REJECTED, "no_venue_adapter")
