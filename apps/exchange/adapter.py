@@ -1,14 +1,19 @@
-"""The interface every venue implements (Binance Spot, the local simulator, …).
+"""The interface every venue implements (Binance Spot, the local simulator behind the same
+Binance wire format, …). Synchronous on purpose: Celery workers call it.
 
-Synchronous on purpose: Celery workers call it. Issue #4 adds trades, filters, klines and the
-user-event stream; execution needs only these three commands.
+Commands raise the error tree of `apps.exchange.errors`; a TemporaryVenueError on a command
+means the outcome is UNKNOWN — callers look the order up by client order id before sending
+it again, never resubmit blindly.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
-from .domain import OrderRequest, VenueOrder
+from apps.core.domain import SymbolFilters
+
+from .domain import Kline, OrderRequest, VenueOrder, VenueTrade
 
 
 class ExchangeAdapter(Protocol):
@@ -23,3 +28,15 @@ class ExchangeAdapter(Protocol):
     def get_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:
         """Look an order up by our client order id. Raises OrderNotFound."""
         ...
+
+    def open_orders(self, *, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
+        """The account's trades on `symbol` with id >= from_trade_id, oldest first."""
+        ...
+
+    def symbol_filters(self, *, symbol: str) -> SymbolFilters: ...
+
+    def klines(
+        self, *, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 1000
+    ) -> list[Kline]: ...

@@ -31,3 +31,32 @@ class VenueOrder:
     executed_quantity: Decimal
     cumulative_quote: Decimal
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    """One of the account's trades (myTrades / executionReport with x=TRADE)."""
+
+    symbol: str
+    trade_id: int
+    exchange_order_id: str
+    client_order_id: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    quote_quantity: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_maker: bool
+    executed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    open_time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    close_time: datetime
