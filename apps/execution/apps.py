@@ -5,3 +5,8 @@ class ExecutionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.execution"
     label = "execution"
+
+    def ready(self) -> None:
+        from .venue_factories import register_default_adapters  # noqa: PLC0415 - models must be loaded
+
+        register_default_adapters()

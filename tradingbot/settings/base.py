@@ -189,6 +189,13 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 # Fernet keys (comma-separated, newest first) encrypting exchange API credentials at rest.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+# Venues. Live and testnet use python-binance's URLs unless overridden; simulated accounts
+# talk to the local simulator (`manage.py run_simulator`).
+BINANCE_BASE_URL = env.str("BINANCE_BASE_URL", default="")
+BINANCE_TESTNET_BASE_URL = env.str("BINANCE_TESTNET_BASE_URL", default="")
+SIMULATOR_BASE_URL = env.str("SIMULATOR_BASE_URL", default="http://127.0.0.1:9100")
+SIMULATOR_WS_API_URL = env.str("SIMULATOR_WS_API_URL", default="ws://127.0.0.1:9100/ws-api/v3")
+
 # Published outbox events are kept this long (audit), then pruned by beat.
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
 

@@ -130,7 +130,7 @@ class BinanceSpot:
         self.budget.acquire(WEIGHTS[weight_key])
         try:
             return fn(**params)
-        except Exception as exc:  # noqa: BLE001 - translated below, unknown types re-raised
+        except Exception as exc:  # translated below; unknown types are re-raised by translate()
             error = translate(exc)
             if isinstance(error, RateLimited):
                 self.budget.block_for(error.retry_after)
@@ -159,11 +159,15 @@ class BinanceSpot:
         return self._order_of(self._call("order_post", self.client.create_order, **params))
 
     def cancel_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:
-        data = self._call("order_delete", self.client.cancel_order, symbol=symbol, origClientOrderId=client_order_id)
+        data = self._call(
+            "order_delete", self.client.cancel_order, symbol=symbol, origClientOrderId=client_order_id
+        )
         return self._order_of(data)
 
     def get_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:
-        data = self._call("order_get", self.client.get_order, symbol=symbol, origClientOrderId=client_order_id)
+        data = self._call(
+            "order_get", self.client.get_order, symbol=symbol, origClientOrderId=client_order_id
+        )
         return self._order_of(data)
 
     def open_orders(self, *, symbol: str | None = None) -> list[VenueOrder]:
@@ -174,7 +178,9 @@ class BinanceSpot:
         return [self._order_of(row) for row in rows]
 
     def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
-        rows = self._call("my_trades", self.client.get_my_trades, symbol=symbol, fromId=from_trade_id, limit=limit)
+        rows = self._call(
+            "my_trades", self.client.get_my_trades, symbol=symbol, fromId=from_trade_id, limit=limit
+        )
         return [self._trade_of(row) for row in rows]
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters:
@@ -192,7 +198,13 @@ class BinanceSpot:
         return parsed[symbol]
 
     def klines(
-        self, *, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 1000
+        self,
+        *,
+        symbol: str,
+        interval: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
     ) -> list[Kline]:
         params: dict[str, Any] = {"symbol": symbol, "interval": interval, "limit": limit}
         if start:

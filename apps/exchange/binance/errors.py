@@ -39,19 +39,19 @@ def translate(exc: Exception) -> VenueError:
 def _from_api(exc: BinanceAPIException) -> VenueError:
     code, message, status = exc.code, str(exc.message), exc.status_code
     if status in (429, 418) or code in (TOO_MUCH_WEIGHT, TOO_MANY_ORDERS):
-        retry_after = _retry_after(exc)
-        return RateLimited(message, retry_after=retry_after, venue_code=code)
+        return RateLimited(message, retry_after=_retry_after(exc), venue_code=code)
     if status >= 500 or code == TIMEOUT_UNKNOWN:
         return TemporaryVenueError(message or f"HTTP {status}", venue_code=code)
+    error_class: type[VenueError] = TemporaryVenueError
     if code in (UNKNOWN_ORDER, NO_SUCH_ORDER):
-        return OrderNotFound(message, venue_code=code)
-    if code == TIMESTAMP_OUTSIDE_WINDOW:
-        return ClockSkew(message, venue_code=code)
-    if code in _AUTH or status in (401, 403):
-        return FatalVenueError(message, venue_code=code)
-    if code in _INVALID_ORDER or status == 400:
-        return InvalidOrder(message, venue_code=code)
-    return TemporaryVenueError(message, venue_code=code)
+        error_class = OrderNotFound
+    elif code == TIMESTAMP_OUTSIDE_WINDOW:
+        error_class = ClockSkew
+    elif code in _AUTH or status in (401, 403):
+        error_class = FatalVenueError
+    elif code in _INVALID_ORDER or status == 400:
+        error_class = InvalidOrder
+    return error_class(message, venue_code=code)
 
 
 def _retry_after(exc: BinanceAPIException) -> float:

@@ -8,7 +8,7 @@ import factory
 
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters
 from apps.core.tests.factories import UserFactory
-from apps.exchange.domain import OrderRequest, VenueOrder
+from apps.exchange.domain import Kline, OrderRequest, VenueOrder, VenueTrade
 from apps.exchange.errors import OrderNotFound
 from apps.exchange.models import Instrument
 from apps.exchange.services import upsert_instrument
@@ -88,6 +88,18 @@ class RecordingVenue:
             return self.known[client_order_id]
         except KeyError:
             raise OrderNotFound("Order does not exist.", venue_code=-2013) from None
+
+    def open_orders(self, *, symbol: str | None = None) -> list[VenueOrder]:
+        return [o for o in self.known.values() if symbol in (None, o.symbol)]
+
+    def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
+        return []
+
+    def symbol_filters(self, *, symbol: str) -> SymbolFilters:
+        return BTCUSDT
+
+    def klines(self, **kwargs: object) -> list[Kline]:
+        return []
 
     def cancel_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:
         self.canceled.append(client_order_id)

@@ -11,7 +11,7 @@ from django.db import connection
 from apps.core.domain import OrderStatus
 from apps.core.errors import Conflict, ValidationFailed
 from apps.exchange.errors import InvalidOrder, TemporaryVenueError
-from apps.execution import gates, services
+from apps.execution import gates, services, venues
 from apps.execution.models import Order, OrderEvent
 from apps.execution.services.orders import SubmissionPending
 
@@ -246,7 +246,8 @@ def test_invalid_terms_are_refused_before_anything_is_written(changes, field, co
 
 
 @pytest.mark.django_db
-def test_account_without_a_venue_adapter_gets_a_local_rejection(instrument) -> None:
+def test_account_without_a_venue_adapter_gets_a_local_rejection(instrument, monkeypatch) -> None:
+    monkeypatch.setattr(venues, "_factories", {})
     order = services.submit_order(account=AccountFactory.create(), **LIMIT_BUY).order
 
     order = services.send_order_to_exchange(order_id=order.pk)
