@@ -1,0 +1,41 @@
+"""`manage.py run_user_stream [--account ID]`: keep each active account's user-data stream
+subscribed, applying fills and balances as they arrive. Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.execution.models import ExchangeAccount
+from apps.execution.user_stream import stream_for
+
+
+class Command(BaseCommand):
+    help = "Run the user-data stream for one account or every active account with credentials."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--account", type=int, help="only this account id")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
+        if options["account"]:
+            accounts = accounts.filter(pk=options["account"])
+        accounts_list = list(accounts)
+        if not accounts_list:
+            raise CommandError("No active account with API credentials to stream.")
+        self.stdout.write(
+            f"streaming {len(accounts_list)} account(s): {', '.join(a.name for a in accounts_list)}"
+        )
+        asyncio.run(self._run(accounts_list))
+        self.stdout.write("user streams stopped")
+
+    async def _run(self, accounts: list[ExchangeAccount]) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        streams = [await asyncio.to_thread(stream_for, account) for account in accounts]
+        await asyncio.gather(*(s.run(stop) for s in streams))

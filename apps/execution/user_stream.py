@@ -1,0 +1,206 @@
+"""The user-data stream of one account: WebSocket API `userDataStream.subscribe.signature`.
+
+Why not python-binance's `BinanceSocketManager.user_socket()`: in 1.0.37 it does not
+subscribe again after its connection reconnects (events then stop silently) and reports
+errors as queue messages. This small client owns the connection instead, so every
+(re)connect is followed by a fresh subscription and by recovery of the gap (trades since the
+last one we hold, through REST), and a dead peer is noticed by WebSocket ping/pong within
+`ping_interval + ping_timeout` seconds. Binance closes connections after 24 h: we reconnect
+on our own schedule before that.
+
+Events arrive as `{"subscriptionId": N, "event": {...}}`; each is handled in order, in a
+worker thread (the Django ORM is synchronous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import redis
+import websockets
+from django.conf import settings
+
+from apps.exchange.binance.events import parse_account_position, parse_execution_report
+from apps.execution.crypto import decrypt_secret
+from apps.execution.models import ExchangeAccount
+from apps.execution.services.venue_events import (
+    apply_execution_report,
+    record_account_position,
+    recover_missed_fills,
+)
+from apps.execution.venues import adapter_for
+
+logger = logging.getLogger(__name__)
+
+PLANNED_RECONNECT_SECONDS = 23 * 3600
+HEALTH_KEY = "tradingbot:user-stream:{account_id}"
+
+
+class StreamBroken(Exception):
+    """The venue answered the subscription with an error or closed the subscription."""
+
+
+@dataclass
+class StreamSettings:
+    ping_interval: float = 10.0
+    ping_timeout: float = 10.0
+    backoff_base: float = 0.25
+    backoff_max: float = 30.0
+    planned_reconnect_seconds: float = PLANNED_RECONNECT_SECONDS
+
+
+class StreamHealth:
+    """Connection state and last-event time in Redis, for /health/ready/ and metrics."""
+
+    def __init__(self, account_id: int, client: redis.Redis | None = None) -> None:
+        self.key = HEALTH_KEY.format(account_id=account_id)
+        self.redis = client or redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+    def _set(self, **fields: Any) -> None:
+        try:
+            self.redis.hset(self.key, mapping={k: str(v) for k, v in fields.items()})
+        except redis.RedisError:
+            logger.warning("could not record stream health", exc_info=True)
+
+    def connected(self) -> None:
+        self._set(state="connected", connected_at=time.time(), last_error="")
+
+    def disconnected(self, reason: str) -> None:
+        self._set(state="disconnected", last_error=reason[:500], disconnected_at=time.time())
+        with contextlib.suppress(redis.RedisError):
+            self.redis.hincrby(self.key, "reconnects", 1)
+
+    def event(self) -> None:
+        self._set(last_event_at=time.time())
+
+
+def sign(params: dict[str, Any], secret: str) -> dict[str, Any]:
+    """Sign WebSocket API params as Binance (and python-binance) do: sorted, urlencoded."""
+    ordered = dict(sorted(params.items()))
+    signature = hmac.new(secret.encode(), urlencode(ordered).encode(), hashlib.sha256).hexdigest()
+    return {**ordered, "signature": signature}
+
+
+class AccountStream:
+    def __init__(
+        self,
+        *,
+        account_id: int,
+        ws_api_url: str,
+        api_key: str,
+        api_secret: str,
+        stream_settings: StreamSettings | None = None,
+        health: StreamHealth | None = None,
+        time_offset_ms: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.account_id = account_id
+        self.url = ws_api_url
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.settings = stream_settings or StreamSettings()
+        self.health = health or StreamHealth(account_id)
+        self.time_offset_ms = time_offset_ms
+        self.connections = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay subscribed until `stop` is set, reconnecting with backoff and jitter."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                failures = 0
+            except (OSError, websockets.WebSocketException, StreamBroken, TimeoutError) as exc:
+                failures += 1
+                self.health.disconnected(f"{type(exc).__name__}: {exc}")
+                delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** min(failures, 10))
+                delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+                logger.warning(
+                    "account %s stream lost (%s); reconnecting in %.2fs", self.account_id, exc, delay
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        async with websockets.connect(
+            self.url, ping_interval=self.settings.ping_interval, ping_timeout=self.settings.ping_timeout
+        ) as ws:
+            await self._subscribe(ws)
+            self.connections += 1
+            self.health.connected()
+            # Whatever happened while we were not subscribed is fetched now.
+            await asyncio.to_thread(self._recover_gap)
+            deadline = time.monotonic() + self.settings.planned_reconnect_seconds
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
+                except TimeoutError:
+                    continue
+                await self._dispatch(json.loads(raw))
+
+    async def _subscribe(self, ws: Any) -> None:
+        request_id = str(uuid.uuid4())
+        params = sign(
+            {"apiKey": self.api_key, "timestamp": int(time.time() * 1000) + self.time_offset_ms()},
+            self.api_secret,
+        )
+        await ws.send(
+            json.dumps({"id": request_id, "method": "userDataStream.subscribe.signature", "params": params})
+        )
+        while True:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            if reply.get("id") == request_id:
+                break
+        if reply.get("status") != 200:
+            raise StreamBroken(f"subscription refused: {reply.get('error')}")
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        if event is None:
+            return  # a reply to a request of ours
+        self.health.event()
+        kind = event.get("e")
+        if kind == "executionReport":
+            outcome = await asyncio.to_thread(
+                apply_execution_report, account_id=self.account_id, report=parse_execution_report(event)
+            )
+            if outcome.gap_detected:
+                await asyncio.to_thread(self._recover_gap)
+        elif kind == "outboundAccountPosition":
+            await asyncio.to_thread(
+                record_account_position, account_id=self.account_id, position=parse_account_position(event)
+            )
+        elif kind == "eventStreamTerminated":
+            raise StreamBroken("the venue terminated the event stream")
+
+    def _recover_gap(self) -> None:
+        account = ExchangeAccount.objects.get(pk=self.account_id)
+        recovered = recover_missed_fills(account_id=self.account_id, adapter=adapter_for(account))
+        if recovered:
+            logger.info("account %s: recovered %s missed fills", self.account_id, recovered)
+
+
+def stream_for(account: ExchangeAccount, stream_settings: StreamSettings | None = None) -> AccountStream:
+    """An AccountStream with the account's venue URL and decrypted credentials."""
+    adapter = adapter_for(account)
+    client = getattr(adapter, "client", None)
+    ws_url = getattr(getattr(client, "ws_api", None), "_url", None) or settings.SIMULATOR_WS_API_URL
+    return AccountStream(
+        account_id=account.pk,
+        ws_api_url=ws_url,
+        api_key=decrypt_secret(account.api_key_encrypted),
+        api_secret=decrypt_secret(account.api_secret_encrypted),
+        stream_settings=stream_settings,
+        time_offset_ms=lambda: int(getattr(client, "timestamp_offset", 0)),
+    )
