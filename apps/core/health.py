@@ -17,8 +17,27 @@ HealthCheck = Callable[[], None]
 _CHECKS: dict[str, HealthCheck] = {}
 
 
+InfoProvider = Callable[[], object]
+_INFO: dict[str, InfoProvider] = {}
+
+
 def register_check(name: str, check: HealthCheck) -> None:
     _CHECKS[name] = check
+
+
+def register_info(name: str, provider: InfoProvider) -> None:
+    """A section shown in /health/ready/ that informs without failing readiness."""
+    _INFO[name] = provider
+
+
+def collect_info() -> dict[str, object]:
+    info: dict[str, object] = {}
+    for name, provider in _INFO.items():
+        try:
+            info[name] = provider()
+        except Exception as exc:  # noqa: BLE001 - informational only
+            info[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return info
 
 
 @dataclass(frozen=True)

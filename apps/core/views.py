@@ -7,7 +7,7 @@ from dataclasses import asdict
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from apps.core.health import run_checks
+from apps.core.health import collect_info, run_checks
 
 
 @require_GET
@@ -25,5 +25,6 @@ def readiness(request: HttpRequest) -> JsonResponse:
         "status": "ok" if not failing else "unavailable",
         "failing": failing,
         "checks": {r.name: asdict(r) for r in results},
+        "info": collect_info(),
     }
     return JsonResponse(body, status=200 if not failing else 503)

@@ -10,3 +10,9 @@ class ExecutionConfig(AppConfig):
         from .venue_factories import register_default_adapters  # noqa: PLC0415 - models must be loaded
 
         register_default_adapters()
+
+        from apps.core.health import register_info  # noqa: PLC0415
+
+        from .user_stream import stream_states  # noqa: PLC0415
+
+        register_info("user_streams", stream_states)

@@ -204,3 +204,22 @@ def stream_for(account: ExchangeAccount, stream_settings: StreamSettings | None 
         stream_settings=stream_settings,
         time_offset_ms=lambda: int(getattr(client, "timestamp_offset", 0)),
     )
+
+
+def stream_states() -> dict[str, dict[str, object]]:
+    """Per streamed account: state, seconds since the last event, reconnects (for health)."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, decode_responses=True)
+    now = time.time()
+    states: dict[str, dict[str, object]] = {}
+    accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
+    for account_id, name in accounts.values_list("pk", "name"):
+        raw = client.hgetall(HEALTH_KEY.format(account_id=account_id))
+        last_event = float(raw["last_event_at"]) if raw.get("last_event_at") else None
+        states[str(account_id)] = {
+            "name": name,
+            "state": raw.get("state", "never_connected"),
+            "last_event_age_seconds": round(now - last_event, 1) if last_event else None,
+            "reconnects": int(raw.get("reconnects", 0)),
+            "last_error": raw.get("last_error", ""),
+        }
+    return states
