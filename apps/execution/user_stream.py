@@ -213,7 +213,7 @@ def stream_states() -> dict[str, dict[str, object]]:
     states: dict[str, dict[str, object]] = {}
     accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
     for account_id, name in accounts.values_list("pk", "name"):
-        raw = client.hgetall(HEALTH_KEY.format(account_id=account_id))
+        raw: dict[str, str] = client.hgetall(HEALTH_KEY.format(account_id=account_id))  # type: ignore[assignment]
         last_event = float(raw["last_event_at"]) if raw.get("last_event_at") else None
         states[str(account_id)] = {
             "name": name,
