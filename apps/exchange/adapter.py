@@ -38,5 +38,11 @@ class ExchangeAdapter(Protocol):
     def symbol_filters(self, *, symbol: str) -> SymbolFilters: ...
 
     def klines(
-        self, *, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 1000
+        self,
+        *,
+        symbol: str,
+        interval: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
     ) -> list[Kline]: ...
