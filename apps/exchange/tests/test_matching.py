@@ -292,7 +292,7 @@ def test_candle_path_rule() -> None:
 
 @pytest.mark.parametrize(
     ("close", "first"),
-    [("101.00", "sell"), ("99.00", "buy")],
+    [("101.00", "buy"), ("99.00", "sell")],  # a rising candle dips first, a falling one rises first
 )
 def test_on_candle_fills_in_path_order(close: str, first: str) -> None:
     engine = make_engine()
