@@ -170,3 +170,34 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.aggregate_type}:{self.aggregate_id}"
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of an account's books with the venue, and what it repaired."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="reconciliation_runs")
+    trigger = models.CharField(max_length=32, default="beat")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    orders_checked = models.PositiveIntegerField(default=0)
+    fills_repaired = models.PositiveIntegerField(default=0)
+    orders_resolved = models.PositiveIntegerField(default=0)
+    external_orders = models.PositiveIntegerField(default=0)
+    balance_drift = models.JSONField(default=dict, blank=True)
+    requests_made = models.PositiveIntegerField(default=0)
+    weight_used = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "status", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.pk} of {self.account_id} ({self.status})"

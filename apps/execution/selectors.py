@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 
-from .models import ExchangeAccount, Fill, Order, OrderEvent
+from .models import ExchangeAccount, Fill, Order, OrderEvent, ReconciliationRun
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -41,3 +43,14 @@ def get_account_for(user: User, account_id: int) -> ExchangeAccount:
 
 def events_of(order: Order) -> QuerySet[OrderEvent]:
     return order.events.order_by("id")
+
+
+def last_successful_reconciliation_at(account_id: int) -> datetime | None:
+    """When the account's books were last confirmed against the venue (None: never)."""
+    run = (
+        ReconciliationRun.objects.filter(account_id=account_id, status=ReconciliationRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .only("finished_at")
+        .first()
+    )
+    return run.finished_at if run else None
