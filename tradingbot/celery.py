@@ -65,6 +65,10 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": timedelta(seconds=5),
         "options": {"expires": 5},
     },
+    "reconcile-accounts": {
+        "task": "apps.execution.tasks.reconcile_active_accounts",
+        "schedule": timedelta(seconds=int(os.environ.get("RECONCILE_INTERVAL_SECONDS", "60"))),
+    },
     "prune-outbox": {
         "task": "apps.execution.tasks.prune_outbox",
         "schedule": timedelta(hours=1),

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from apps.core.domain import SymbolFilters
 
-from .domain import Kline, OrderRequest, VenueOrder, VenueTrade
+from .domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 
 
 class ExchangeAdapter(Protocol):
@@ -31,11 +31,18 @@ class ExchangeAdapter(Protocol):
 
     def open_orders(self, *, symbol: str | None = None) -> list[VenueOrder]: ...
 
-    def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
-        """The account's trades on `symbol` with id >= from_trade_id, oldest first."""
+    def trades_since(
+        self, *, symbol: str, from_trade_id: int, limit: int = 1000, start: datetime | None = None
+    ) -> list[VenueTrade]:
+        """The account's trades on `symbol` with id >= from_trade_id, oldest first; with
+        `start`, the first trades at or after that time instead (within 24 h)."""
         ...
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters: ...
+
+    def balances(self) -> list[VenueBalance]:
+        """The account's non-zero balances (free and locked)."""
+        ...
 
     def klines(
         self,

@@ -31,6 +31,18 @@ class VenueOrder:
     executed_quantity: Decimal
     cumulative_quote: Decimal
     updated_at: datetime | None = None
+    # The order's terms, for orders we did not place (found on the venue by reconciliation).
+    side: Side | None = None
+    order_type: OrderType | None = None
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBalance:
+    asset: str
+    free: Decimal
+    locked: Decimal
 
 
 @dataclass(frozen=True, slots=True)

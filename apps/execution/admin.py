@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from apps.core.errors import ApplicationError
 from apps.execution import services
-from apps.execution.models import ExchangeAccount, Fill, Order, OrderEvent, OutboxEvent
+from apps.execution.models import ExchangeAccount, Fill, Order, OrderEvent, OutboxEvent, ReconciliationRun
 
 
 class ReadOnlyAdminMixin:
@@ -145,3 +145,23 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[OutboxEvent]):
         "next_attempt_at",
         "last_error",
     )
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[ReconciliationRun]):
+    list_display = (
+        "id",
+        "account",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "orders_checked",
+        "fills_repaired",
+        "orders_resolved",
+        "external_orders",
+        "requests_made",
+        "weight_used",
+    )
+    list_filter = ("status", "trigger", "account", "started_at")
+    readonly_fields = [f.name for f in ReconciliationRun._meta.fields]

@@ -62,6 +62,8 @@ class Order(models.Model):
     fees = models.JSONField(default=dict, blank=True)
     strategy_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     reject_reason = models.TextField(blank=True, default="")
+    # Found on the venue by reconciliation, not placed by us (e.g. by hand): flagged for review.
+    is_external = models.BooleanField(default=False)
     # Submission bookkeeping: attempts > 0 with status NEW means the outcome of a send is
     # unknown, so the next try must look the order up on the venue before sending again.
     submit_attempts = models.PositiveIntegerField(default=0)
@@ -105,6 +107,8 @@ class OrderEvent(models.Model):
         OVERFILL_REJECTED = "overfill_rejected"
         DENIED = "denied"
         VENUE_ERROR = "venue_error"
+        RECONCILED = "reconciled"
+        EXTERNAL_DETECTED = "external_detected"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)
@@ -201,3 +205,22 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconciliation {self.pk} of {self.account_id} ({self.status})"
+
+
+class ReconciliationCursor(models.Model):
+    """Per account and symbol: the venue trade id up to which our fills are known complete."""
+
+    account = models.ForeignKey(
+        ExchangeAccount, on_delete=models.PROTECT, related_name="reconciliation_cursors"
+    )
+    symbol = models.CharField(max_length=32)
+    last_trade_id = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="execution_reconciliation_cursor_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.symbol}@{self.last_trade_id}"

@@ -52,3 +52,15 @@ def sweep_outbox() -> int:
 @shared_task(name="apps.execution.tasks.prune_outbox")
 def prune_outbox() -> int:
     return services.prune_published_events(older_than=timedelta(days=settings.OUTBOX_RETENTION_DAYS))
+
+
+@shared_task(
+    name="apps.execution.tasks.reconcile_account", acks_late=True, time_limit=600, soft_time_limit=540
+)
+def reconcile_account(account_id: int, trigger: str = "beat") -> str:
+    return str(services.reconcile_account(account_id=account_id, trigger=trigger).status)
+
+
+@shared_task(name="apps.execution.tasks.reconcile_active_accounts", expires=55)
+def reconcile_active_accounts() -> list[int]:
+    return services.reconcile_active_accounts()

@@ -196,6 +196,13 @@ BINANCE_TESTNET_BASE_URL = env.str("BINANCE_TESTNET_BASE_URL", default="")
 SIMULATOR_BASE_URL = env.str("SIMULATOR_BASE_URL", default="http://127.0.0.1:9100")
 SIMULATOR_WS_API_URL = env.str("SIMULATOR_WS_API_URL", default="ws://127.0.0.1:9100/ws-api/v3")
 
+# Reconciliation with the venue (apps/execution/services/reconciliation.py).
+RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=60)
+# A NEW order older than this that the venue does not know: re-queue its send while younger
+# than RECONCILE_RESUBMIT_WINDOW_SECONDS, reject it (lost_submission) after that.
+RECONCILE_NEW_GRACE_SECONDS = env.int("RECONCILE_NEW_GRACE_SECONDS", default=10)
+RECONCILE_RESUBMIT_WINDOW_SECONDS = env.int("RECONCILE_RESUBMIT_WINDOW_SECONDS", default=120)
+
 # Published outbox events are kept this long (audit), then pruned by beat.
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
 

@@ -22,9 +22,9 @@ from typing import Any
 from binance.client import Client
 
 from apps.core.decimals import parse_decimal
-from apps.core.domain import OrderStatus, Side, SymbolFilters, conform_to_filters
+from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters, conform_to_filters
 from apps.core.errors import ValidationFailed
-from apps.exchange.domain import Kline, OrderRequest, VenueOrder, VenueTrade
+from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import InvalidOrder, RateLimited, VenueError
 
 from .errors import ClockSkew, translate
@@ -39,6 +39,7 @@ WEIGHTS = {
     "my_trades": 20,
     "exchange_info": 20,
     "klines": 2,
+    "account": 20,
     "time": 1,
 }
 FILTERS_TTL_SECONDS = 600.0
@@ -100,6 +101,9 @@ class BinanceSpot:
         self._lock = threading.Lock()
         self._filters: dict[str, tuple[float, SymbolFilters]] = {}
         self._synced_at = 0.0
+        #: Requests sent and weight spent by this adapter (reconciliation records its share).
+        self.requests_sent = 0
+        self.weight_spent = 0
 
     # --- time -----------------------------------------------------------------------------
 
@@ -128,6 +132,8 @@ class BinanceSpot:
 
     def _send(self, weight_key: str, fn: Callable[..., Any], **params: Any) -> Any:
         self.budget.acquire(WEIGHTS[weight_key])
+        self.requests_sent += 1
+        self.weight_spent += WEIGHTS[weight_key]
         try:
             return fn(**params)
         except Exception as exc:  # translated below; unknown types are re-raised by translate()
@@ -177,11 +183,26 @@ class BinanceSpot:
             rows = self._call("open_orders_all", self.client.get_open_orders)
         return [self._order_of(row) for row in rows]
 
-    def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
-        rows = self._call(
-            "my_trades", self.client.get_my_trades, symbol=symbol, fromId=from_trade_id, limit=limit
-        )
+    def trades_since(
+        self, *, symbol: str, from_trade_id: int, limit: int = 1000, start: datetime | None = None
+    ) -> list[VenueTrade]:
+        """Trades with id >= from_trade_id; with `start`, the first trades at or after it (≤ 24 h)."""
+        params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+        if start is not None:
+            params["startTime"] = int(start.timestamp() * 1000)
+            params["endTime"] = params["startTime"] + 24 * 3600 * 1000 - 1
+        else:
+            params["fromId"] = from_trade_id
+        rows = self._call("my_trades", self.client.get_my_trades, **params)
         return [self._trade_of(row) for row in rows]
+
+    def balances(self) -> list[VenueBalance]:
+        data = self._call("account", self.client.get_account, omitZeroBalances="true")
+        parsed = [
+            VenueBalance(asset=b["asset"], free=_d(b["free"], "free"), locked=_d(b["locked"], "locked"))
+            for b in data["balances"]
+        ]
+        return [b for b in parsed if b.free or b.locked]
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters:
         with self._lock:
@@ -244,6 +265,10 @@ class BinanceSpot:
             executed_quantity=_d(data.get("executedQty", "0"), "executedQty"),
             cumulative_quote=_d(data.get("cummulativeQuoteQty", "0"), "cummulativeQuoteQty"),
             updated_at=_ms(data["updateTime"]) if data.get("updateTime") else None,
+            side=Side(data["side"]) if data.get("side") else None,
+            order_type=OrderType(data["type"]) if data.get("type") in OrderType.values else None,
+            quantity=_d(data["origQty"], "origQty") if data.get("origQty") else None,
+            price=_d(data["price"], "price") if data.get("price") not in (None, "0", "0.00000000") else None,
         )
 
     @staticmethod

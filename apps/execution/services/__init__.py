@@ -11,6 +11,7 @@ from .orders import (
     transition_order,
 )
 from .outbox import emit_event, prune_published_events, register_consumer, relay_outbox
+from .reconciliation import reconcile_account, reconcile_active_accounts, register_balance_comparator
 
 __all__ = [
     "FillOutcome",
@@ -21,6 +22,9 @@ __all__ = [
     "create_account",
     "emit_event",
     "prune_published_events",
+    "reconcile_account",
+    "reconcile_active_accounts",
+    "register_balance_comparator",
     "register_consumer",
     "relay_outbox",
     "request_cancel",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Max
@@ -18,7 +19,7 @@ from django.db.models import Max
 from apps.core.domain import FINAL_ORDER_STATUSES, OrderStatus
 from apps.exchange.adapter import ExchangeAdapter
 from apps.exchange.binance.events import AccountPosition, ExecutionReport
-from apps.exchange.domain import VenueTrade
+from apps.exchange.domain import VenueBalance, VenueTrade
 from apps.execution.models import Fill, Order
 
 from .fills import FillReport, apply_fill
@@ -82,7 +83,15 @@ def _apply_status(order_id: int, report: ExecutionReport) -> bool:
 
 
 def record_account_position(*, account_id: int, position: AccountPosition) -> None:
-    """Balances as the venue reports them, for portfolio (through the outbox)."""
+    """Balances from the stream (changed assets only), for portfolio via the outbox."""
+    balances = [VenueBalance(asset=b.asset, free=b.free, locked=b.locked) for b in position.balances]
+    record_account_position_balances(account_id=account_id, balances=balances, event_time=position.event_time)
+
+
+def record_account_position_balances(
+    *, account_id: int, balances: list[VenueBalance], event_time: datetime
+) -> None:
+    """Balances as the venue reports them, published as `balance.reported`."""
     with transaction.atomic():
         emit_event(
             aggregate_type="account",
@@ -90,10 +99,9 @@ def record_account_position(*, account_id: int, position: AccountPosition) -> No
             event_type="balance.reported",
             payload={
                 "account_id": account_id,
-                "event_time": position.event_time.isoformat(),
+                "event_time": event_time.isoformat(),
                 "balances": [
-                    {"asset": b.asset, "free": str(b.free), "locked": str(b.locked)}
-                    for b in position.balances
+                    {"asset": b.asset, "free": str(b.free), "locked": str(b.locked)} for b in balances
                 ],
             },
         )
@@ -117,7 +125,7 @@ def recover_missed_fills(
         while True:
             trades = adapter.trades_since(symbol=symbol, from_trade_id=from_id)
             for trade in trades:
-                recovered += _apply_trade(account_id, trade)
+                recovered += apply_trade(account_id, trade)
             if len(trades) < 1000:
                 break
             from_id = trades[-1].trade_id + 1
@@ -130,7 +138,7 @@ def _symbols_to_check(account_id: int) -> list[str]:
     )
 
 
-def _apply_trade(account_id: int, trade: VenueTrade) -> int:
+def apply_trade(account_id: int, trade: VenueTrade) -> int:
     order = Order.objects.filter(account_id=account_id, exchange_order_id=trade.exchange_order_id).first()
     if order is None and trade.client_order_id:
         order = Order.objects.filter(account_id=account_id, client_order_id=trade.client_order_id).first()

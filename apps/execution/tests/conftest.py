@@ -8,6 +8,7 @@ from apps.execution import gates, venues
 from apps.execution.models import ExchangeAccount
 
 from .factories import RecordingVenue, btcusdt
+from .live import account, sim  # noqa: F401 - fixtures of the live-path tests (simulator)
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def venue() -> Iterator[RecordingVenue]:
     recording = RecordingVenue()
     saved = dict(venues._factories)
     for mode in ExchangeAccount.Mode.values:
-        venues.register_adapter(mode, lambda account: recording)
+        venues.register_adapter(mode, lambda _account: recording)
     yield recording
     venues._factories.clear()
     venues._factories.update(saved)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from threading import Lock
 
@@ -8,7 +9,7 @@ import factory
 
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters
 from apps.core.tests.factories import UserFactory
-from apps.exchange.domain import Kline, OrderRequest, VenueOrder, VenueTrade
+from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import OrderNotFound
 from apps.exchange.models import Instrument
 from apps.exchange.services import upsert_instrument
@@ -92,7 +93,12 @@ class RecordingVenue:
     def open_orders(self, *, symbol: str | None = None) -> list[VenueOrder]:
         return [o for o in self.known.values() if symbol in (None, o.symbol)]
 
-    def trades_since(self, *, symbol: str, from_trade_id: int, limit: int = 1000) -> list[VenueTrade]:
+    def trades_since(
+        self, *, symbol: str, from_trade_id: int, limit: int = 1000, start: datetime | None = None
+    ) -> list[VenueTrade]:
+        return []
+
+    def balances(self) -> list[VenueBalance]:
         return []
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters:
