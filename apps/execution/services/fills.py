@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from prometheus_client import Counter
 
 from apps.core.decimals import DECIMAL_PLACES
@@ -116,8 +115,10 @@ def apply_fill(*, report: FillReport) -> FillResult:
 
 
 def _update_order_from_fills(order: Order, fill: Fill) -> None:
-    totals = Fill.objects.filter(order=order).aggregate(qty=Sum("quantity"), quote=Sum("quote_quantity"))
-    filled, quote = totals["qty"], totals["quote"]
+    # The order row is locked and the fill is new, so adding it to the stored totals is exact
+    # (sums commute: any delivery order gives the same figures) and saves re-reading them.
+    filled = order.filled_quantity + fill.quantity
+    quote = order.cumulative_quote + fill.quote_quantity
     order.filled_quantity = filled
     order.cumulative_quote = quote
     order.average_fill_price = (quote / filled).quantize(_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
@@ -139,7 +140,16 @@ def _update_order_from_fills(order: Order, fill: Fill) -> None:
         record_transition(order, target, kind=OrderEvent.Kind.FILL, payload=event)
     else:
         order.version += 1
-        order.save()
+        order.save(
+            update_fields=[
+                "filled_quantity",
+                "cumulative_quote",
+                "average_fill_price",
+                "fees",
+                "version",
+                "updated_at",
+            ]
+        )
         record_event(order, OrderEvent.Kind.FILL, event)
 
 
