@@ -11,6 +11,7 @@ import os
 from datetime import timedelta
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingbot.settings.local")
@@ -72,6 +73,16 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-outbox": {
         "task": "apps.execution.tasks.prune_outbox",
         "schedule": timedelta(hours=1),
+    },
+    # Hourly at :55, rewriting the UTC day's row: the 23:55 run leaves the end-of-day figure.
+    "portfolio-daily-pnl-snapshots": {
+        "task": "apps.portfolio.tasks.take_daily_snapshots",
+        "schedule": crontab(minute=55),
+        "options": {"expires": 30 * 60},
+    },
+    "portfolio-prune-processed-events": {
+        "task": "apps.portfolio.tasks.prune_processed_events",
+        "schedule": timedelta(hours=24),
     },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

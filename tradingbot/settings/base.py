@@ -208,6 +208,13 @@ OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
+# Portfolio (docs/PORTFOLIO.md): an answer is stale when a mark it uses is older than this, or
+# its account's last successful reconciliation is (never reconciled counts as stale).
+PORTFOLIO_MARK_MAX_AGE_SECONDS = env.int("PORTFOLIO_MARK_MAX_AGE_SECONDS", default=300)
+PORTFOLIO_RECONCILIATION_MAX_AGE_SECONDS = env.int("PORTFOLIO_RECONCILIATION_MAX_AGE_SECONDS", default=300)
+# Totals, exposure and equity are expressed in this asset (converted at the marks).
+PORTFOLIO_VALUATION_ASSET = env.str("PORTFOLIO_VALUATION_ASSET", default="USDT")
+
 # --- Celery (the app reads every CELERY_* setting, see tradingbot/celery.py) ------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
