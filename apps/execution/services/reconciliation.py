@@ -329,7 +329,9 @@ def _sync_trades(
 
 def _check_balances(account: ExchangeAccount, adapter: ExchangeAdapter, tally: _Tally) -> None:
     balances = adapter.balances()
-    record_account_position_balances(account_id=account.pk, balances=balances, event_time=timezone.now())
+    record_account_position_balances(
+        account_id=account.pk, balances=balances, event_time=timezone.now(), complete=True
+    )
     drift: dict[str, Any] = {}
     for comparator in _balance_comparators:
         drift.update(comparator(account.pk, balances))

@@ -89,9 +89,13 @@ def record_account_position(*, account_id: int, position: AccountPosition) -> No
 
 
 def record_account_position_balances(
-    *, account_id: int, balances: list[VenueBalance], event_time: datetime
+    *, account_id: int, balances: list[VenueBalance], event_time: datetime, complete: bool = False
 ) -> None:
-    """Balances as the venue reports them, published as `balance.reported`."""
+    """Balances as the venue reports them, published as `balance.reported`.
+
+    `complete`: the list is every non-zero balance (reconciliation's account snapshot), so
+    an asset missing from it is zero; stream updates list only the assets that changed.
+    """
     with transaction.atomic():
         emit_event(
             aggregate_type="account",
@@ -100,6 +104,8 @@ def record_account_position_balances(
             payload={
                 "account_id": account_id,
                 "event_time": event_time.isoformat(),
+                "complete": complete,
+                "source": "reconciliation" if complete else "stream",
                 "balances": [
                     {"asset": b.asset, "free": str(b.free), "locked": str(b.locked)} for b in balances
                 ],
