@@ -35,6 +35,9 @@ class ErrorCode(StrEnum):
     CLIENT_ORDER_ID_CONFLICT = "client_order_id_conflict"
     ORDER_OVERFILLED = "order_overfilled"
     ACCOUNT_INACTIVE = "account_inactive"
+    KILL_SWITCH_ACTIVE = "kill_switch_active"
+    RISK_LIMIT_EXCEEDED = "risk_limit_exceeded"
+    RISK_UNAVAILABLE = "risk_unavailable"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
-from apps.core.errors import Conflict, ErrorCode, ServiceUnavailable, ValidationFailed
+from apps.core.errors import Conflict, ErrorCode, ServiceUnavailable, Unprocessable, ValidationFailed
 from apps.exchange.adapter import ExchangeAdapter
 from apps.exchange.domain import OrderRequest, VenueOrder
 from apps.exchange.errors import FatalVenueError, InvalidOrder, OrderNotFound, TemporaryVenueError
@@ -80,7 +80,7 @@ def submit_order(
     if existing is not None:
         return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
 
-    denials = _denials(account, symbol, side, order_type, quantity, price)
+    _refuse_if_denied(account, symbol, side, order_type, quantity, price)
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -100,17 +100,8 @@ def submit_order(
                 to_status=OrderStatus.NEW,
                 payload={"client_order_id": cid},
             )
-            if denials:
-                record_transition(
-                    order,
-                    OrderStatus.REJECTED,
-                    kind=OrderEvent.Kind.DENIED,
-                    payload={"reasons": [{"code": d.code, "message": d.message} for d in denials]},
-                    reject_reason="; ".join(d.code for d in denials),
-                )
-            else:
-                order_id = order.pk
-                transaction.on_commit(lambda: tasks.submit_order_to_exchange.delay(order_id))
+            order_id = order.pk
+            transaction.on_commit(lambda: _dispatch_send(order_id))
     except IntegrityError as exc:
         if _constraint_of(exc) != _UNIQUE_CLIENT_ID:
             raise
@@ -149,16 +140,25 @@ def _validate_terms(
     return ""
 
 
-def _denials(
+class KillSwitchActive(Conflict):
+    default_code = ErrorCode.KILL_SWITCH_ACTIVE
+
+
+class RiskRejected(Unprocessable):
+    default_code = ErrorCode.RISK_LIMIT_EXCEEDED
+
+
+def _refuse_if_denied(
     account: ExchangeAccount,
     symbol: str,
     side: Side,
     order_type: OrderType,
     quantity: Decimal,
     price: Decimal | None,
-) -> list[gates.Denial]:
+) -> None:
+    """Kill switch, then risk: a denied order is refused before anything is written."""
     if gates.kill_switch_active():
-        return [gates.Denial("kill_switch_active", "The kill switch is on: no new orders.")]
+        raise KillSwitchActive("The kill switch is on: no new orders are accepted.")
     verdict = gates.pre_trade_check(
         gates.OrderProposal(
             account_id=account.pk,
@@ -169,7 +169,11 @@ def _denials(
             price=price,
         )
     )
-    return [] if verdict.approved else list(verdict.denials)
+    if not verdict.approved:
+        raise RiskRejected(
+            "; ".join(d.message for d in verdict.denials),
+            details={"reasons": [{"code": d.code, "message": d.message} for d in verdict.denials]},
+        )
 
 
 def _same_order_or_conflict(
@@ -361,8 +365,30 @@ def request_cancel(*, order_id: int, requested_by: str) -> Order:
     if order.status == OrderStatus.CANCEL_REQUESTED:
         return order
     record_transition(order, OrderStatus.CANCEL_REQUESTED, payload={"requested_by": requested_by})
-    transaction.on_commit(lambda: tasks.cancel_order_on_exchange.delay(order_id))
+    transaction.on_commit(lambda: _dispatch_cancel(order_id))
     return order
+
+
+def _dispatch_send(order_id: int) -> None:
+    """Queue the send. The order is committed as NEW either way: if the broker is down,
+    reconciliation finds it past its grace period and queues the send again."""
+    try:
+        tasks.submit_order_to_exchange.delay(order_id)
+    except Exception:  # noqa: BLE001 - any broker failure; reconciliation re-queues NEW orders
+        logger.warning("broker unavailable: order %s stays NEW until reconciliation sends it", order_id)
+
+
+def _dispatch_cancel(order_id: int) -> None:
+    """Queue the cancel; if the broker is unreachable, send it from here: a cancel only
+    reduces risk, so it must not wait for Redis (the kill switch may be why we cancel)."""
+    try:
+        tasks.cancel_order_on_exchange.delay(order_id)
+    except Exception:  # noqa: BLE001 - any broker failure; the direct send below is the fallback
+        logger.warning("broker unavailable: sending the cancel of order %s directly", order_id)
+        try:
+            send_cancel_to_exchange(order_id=order_id)
+        except SubmissionPending:
+            logger.exception("direct cancel of order %s failed; reconciliation will retry", order_id)
 
 
 def send_cancel_to_exchange(*, order_id: int) -> Order:

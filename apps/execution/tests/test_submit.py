@@ -13,7 +13,7 @@ from apps.core.errors import Conflict, ValidationFailed
 from apps.exchange.errors import InvalidOrder, TemporaryVenueError
 from apps.execution import gates, services, venues
 from apps.execution.models import Order, OrderEvent
-from apps.execution.services.orders import SubmissionPending
+from apps.execution.services.orders import KillSwitchActive, RiskRejected, SubmissionPending
 
 from .factories import AccountFactory, RecordingVenue, btcusdt
 
@@ -158,17 +158,16 @@ class _Broken:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("switch", [_On(), _Broken()], ids=["on", "unreadable"])
-def test_kill_switch_denies_at_intake_and_fails_closed(
+def test_kill_switch_refuses_at_intake_and_fails_closed(
     switch, venue: RecordingVenue, instrument, restore_gates
 ) -> None:
     gates.register_kill_switch(switch)
-    account = AccountFactory.create()
 
-    order = services.submit_order(account=account, **LIMIT_BUY).order
+    with pytest.raises(KillSwitchActive) as info:
+        services.submit_order(account=AccountFactory.create(), **LIMIT_BUY)
 
-    assert order.status == OrderStatus.REJECTED
-    assert order.reject_reason == "kill_switch_active"
-    services.send_order_to_exchange(order_id=order.pk)
+    assert info.value.code == "kill_switch_active"
+    assert not Order.objects.exists()
     assert venue.placed == []
 
 
@@ -187,15 +186,16 @@ def test_kill_switch_turned_on_after_intake_stops_the_send(
 
 
 @pytest.mark.django_db
-def test_risk_denial_is_kept_with_reason_codes(instrument, restore_gates) -> None:
+def test_risk_denial_refuses_with_reason_codes_and_writes_nothing(instrument, restore_gates) -> None:
     gates.register_pre_trade_check(
         lambda proposal: gates.Verdict(False, (gates.Denial("max_order_notional", "too big"),))
     )
-    order = services.submit_order(account=AccountFactory.create(), **LIMIT_BUY).order
+    with pytest.raises(RiskRejected) as info:
+        services.submit_order(account=AccountFactory.create(), **LIMIT_BUY)
 
-    assert order.status == OrderStatus.REJECTED
-    denial = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.DENIED)
-    assert denial.payload["reasons"] == [{"code": "max_order_notional", "message": "too big"}]
+    assert (info.value.status_code, info.value.code) == (422, "risk_limit_exceeded")
+    assert info.value.details["reasons"] == [{"code": "max_order_notional", "message": "too big"}]
+    assert not Order.objects.exists()
 
 
 @pytest.mark.django_db
