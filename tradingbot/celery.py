@@ -48,6 +48,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "apps.execution.tasks.reconcile*": {"queue": "reconciliation"},
     "apps.execution.tasks.*": {"queue": "execution"},
     "apps.portfolio.tasks.*": {"queue": "outbox"},
+    "apps.risk.tasks.watchdog": {"queue": "outbox"},  # must run while risk workers are down
     "apps.risk.tasks.*": {"queue": "risk"},
     "apps.core.tasks.*": {"queue": "risk"},
     "apps.strategy.tasks.*": {"queue": "strategy"},
@@ -69,6 +70,11 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reconcile-accounts": {
         "task": "apps.execution.tasks.reconcile_active_accounts",
         "schedule": timedelta(seconds=int(os.environ.get("RECONCILE_INTERVAL_SECONDS", "60"))),
+    },
+    "risk-watchdog": {
+        "task": "apps.risk.tasks.watchdog",
+        "schedule": timedelta(seconds=5),
+        "options": {"expires": 5},
     },
     "prune-outbox": {
         "task": "apps.execution.tasks.prune_outbox",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
@@ -12,6 +14,8 @@ from apps.core.errors import NotFound
 from .models import ExchangeAccount, Fill, Order, OrderEvent, ReconciliationRun
 
 User = AbstractBaseUser | AnonymousUser
+
+OPEN_ORDER_STATUSES = ("NEW", "SUBMITTED", "PARTIALLY_FILLED", "CANCEL_REQUESTED")
 
 
 def accounts_for(user: User) -> QuerySet[ExchangeAccount]:
@@ -54,3 +58,29 @@ def last_successful_reconciliation_at(account_id: int) -> datetime | None:
         .first()
     )
     return run.finished_at if run else None
+
+
+@dataclass(frozen=True)
+class OpenOrderReservation:
+    """What an account's open orders could still add: remaining buy quantity and notional."""
+
+    open_orders: int
+    buy_quantity: Decimal
+    buy_notional: Decimal
+
+
+def open_order_reservation(account_id: int, symbol: str | None = None) -> OpenOrderReservation:
+    """Exposure reserved by open orders (priced at their limit; MARKET orders are sent at
+    once, so they reserve at their own submission check only)."""
+    orders = Order.objects.filter(account_id=account_id, status__in=OPEN_ORDER_STATUSES)
+    if symbol:
+        orders = orders.filter(symbol=symbol)
+    count = 0
+    buy_qty = buy_notional = Decimal(0)
+    for side, quantity, filled, price in orders.values_list("side", "quantity", "filled_quantity", "price"):
+        count += 1
+        if side == "BUY":
+            remaining = quantity - filled
+            buy_qty += remaining
+            buy_notional += remaining * (price or 0)
+    return OpenOrderReservation(open_orders=count, buy_quantity=buy_qty, buy_notional=buy_notional)

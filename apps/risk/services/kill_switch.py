@@ -1,0 +1,102 @@
+"""The global kill switch: a Redis flag (fast to read on every order) with an audit row in
+PostgreSQL for every change. It fails closed: when the flag cannot be read, trading is off.
+
+While active, execution refuses new orders (409 `kill_switch_active`), strategies cannot
+start and running ones pause; cancels still go through. Deactivation is always manual.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+from apps.core.errors import ErrorCode, ServiceUnavailable
+from apps.execution import selectors as execution_selectors
+from apps.execution import services as execution_services
+from apps.execution.models import Order
+from apps.risk.models import KillSwitchChange
+
+from . import redis_keys
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KillSwitchState:
+    active: bool
+    reason: str
+    actor: str
+    changed_at: datetime | None
+    readable: bool = True
+
+
+def kill_switch_state() -> KillSwitchState:
+    """The switch as stored; if Redis cannot be read, reported active (fail closed)."""
+    try:
+        raw = redis_keys.client().hgetall(redis_keys.key("kill-switch"))
+    except redis.RedisError as exc:
+        return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
+    changed = raw.get("changed_at")  # type: ignore[union-attr]
+    return KillSwitchState(
+        active=raw.get("active") == "1",  # type: ignore[union-attr]
+        reason=raw.get("reason", ""),  # type: ignore[union-attr]
+        actor=raw.get("actor", ""),  # type: ignore[union-attr]
+        changed_at=datetime.fromtimestamp(float(changed), tz=UTC) if changed else None,
+    )
+
+
+class RedisKillSwitch:
+    """What execution asks before every order (registered in RiskConfig.ready)."""
+
+    def is_active(self) -> bool:
+        return kill_switch_state().active
+
+
+def activate_kill_switch(
+    *, reason: str, actor: str, automatic: bool = False, cancel_open_orders: bool = False
+) -> KillSwitchState:
+    """Turn trading off now; optionally request cancellation of every open order."""
+    _store(active=True, reason=reason, actor=actor)
+    KillSwitchChange.objects.create(active=True, reason=reason, actor=actor, automatic=automatic)
+    logger.warning("KILL SWITCH ON by %s: %s", actor, reason)
+    if cancel_open_orders:
+        _cancel_all_open_orders(actor)
+    return kill_switch_state()
+
+
+def deactivate_kill_switch(*, reason: str, actor: str) -> KillSwitchState:
+    _store(active=False, reason=reason, actor=actor)
+    KillSwitchChange.objects.create(active=False, reason=reason, actor=actor)
+    logger.warning("kill switch off by %s: %s", actor, reason)
+    return kill_switch_state()
+
+
+def _store(*, active: bool, reason: str, actor: str) -> None:
+    try:
+        redis_keys.client().hset(
+            redis_keys.key("kill-switch"),
+            mapping={
+                "active": "1" if active else "0",
+                "reason": reason,
+                "actor": actor,
+                "changed_at": str(datetime.now(tz=UTC).timestamp()),
+            },
+        )
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(
+            f"The kill switch could not be written: {exc}", code=ErrorCode.RISK_UNAVAILABLE
+        ) from exc
+
+
+def _cancel_all_open_orders(actor: str) -> int:
+    ids = list(
+        Order.objects.filter(status__in=execution_selectors.OPEN_ORDER_STATUSES)
+        .exclude(status="CANCEL_REQUESTED")
+        .values_list("pk", flat=True)
+    )
+    for order_id in ids:
+        execution_services.request_cancel(order_id=order_id, requested_by=f"kill-switch:{actor}")
+    return len(ids)

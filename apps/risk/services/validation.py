@@ -1,0 +1,194 @@
+"""Pre-trade validation: would this order break one of the account's limits?
+
+Inputs: the account's limits (account-wide and the symbol's own), the position and
+exposure from portfolio's selectors, and the exposure open orders already reserve (their
+remaining buy quantity at their limit prices). Every limit is inclusive: an order exactly at
+a limit is accepted. Sells on spot only reduce a long position, so position and exposure
+limits do not stop them; order-notional and open-order limits apply to both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from apps.execution import selectors as execution_selectors
+from apps.portfolio import selectors as portfolio_selectors
+from apps.portfolio.domain import SymbolExposure
+from apps.risk.models import RiskLimits
+
+from . import approvals
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+    limit: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    approved: bool
+    reasons: tuple[Reason, ...]
+    limits_version: str
+    checked_at: datetime
+    cached: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def _limits(account_id: int, symbol: str) -> list[RiskLimits]:
+    return list(RiskLimits.objects.filter(account_id=account_id, symbol__in=["", symbol]).order_by("symbol"))
+
+
+def _version_tag(rows: list[RiskLimits]) -> str:
+    return "-".join(f"{r.symbol or '*'}{r.version}" for r in rows) or "none"
+
+
+def validate_order(
+    *,
+    account_id: int,
+    symbol: str,
+    side: str,
+    order_type: str,
+    quantity: Decimal,
+    price: Decimal | None,
+    use_cache: bool = True,
+) -> Approval:
+    rows = _limits(account_id, symbol)
+    version = _version_tag(rows)
+    key = None
+    if use_cache:
+        try:
+            order_print = approvals.fingerprint(
+                symbol=symbol, side=side, order_type=order_type, quantity=quantity, price=price
+            )
+            key = approvals.cache_key(
+                account_id=account_id, order_fingerprint=order_print, limits_version=version
+            )
+        except Exception:  # noqa: BLE001 - no cache, a fresh check
+            key = None
+        cached = approvals.get_cached(key) if key else None
+        if cached is not None:
+            return _from_json(cached)
+    approval = _check(account_id, symbol, side, quantity, price, rows, version)
+    if key:
+        approvals.put_cached(key, _to_json(approval))
+    return approval
+
+
+def _check(
+    account_id: int,
+    symbol: str,
+    side: str,
+    quantity: Decimal,
+    price: Decimal | None,
+    rows: list[RiskLimits],
+    version: str,
+) -> Approval:
+    now = timezone.now()
+    if not rows:
+        return Approval(True, (), version, now)
+    exposure = portfolio_selectors.exposure_for_symbol(account_id=account_id, symbol=symbol, now=now)
+    reference = price if price is not None else exposure.price
+    buying = side == "BUY"
+    reasons: list[Reason] = []
+    for row in rows:
+        reasons += _check_row(row, account_id, symbol, buying, quantity, reference, exposure, now)
+    return Approval(not reasons, tuple(reasons), version, now, details={"reference_price": str(reference)})
+
+
+def _check_row(
+    row: RiskLimits,
+    account_id: int,
+    symbol: str,
+    buying: bool,
+    quantity: Decimal,
+    reference: Decimal | None,
+    exposure: SymbolExposure,
+    now: datetime,
+) -> list[Reason]:
+    scope = row.symbol or None
+    reserved = execution_selectors.open_order_reservation(account_id, scope)
+    reasons: list[Reason] = []
+    needs_price = any(
+        v is not None for v in (row.max_order_notional, row.max_symbol_exposure, row.max_total_exposure)
+    )
+    if needs_price and reference is None:
+        return [Reason("no_reference_price", f"No price to value a {symbol} order against the limits.")]
+    notional = quantity * reference if reference is not None else ZERO
+
+    def over(code: str, limit: Decimal | int, value: Decimal | int, what: str) -> None:
+        if value > limit:
+            reasons.append(
+                Reason(code, f"{what} {value} would exceed the limit {limit}.", str(limit), str(value))
+            )
+
+    if row.max_order_notional is not None:
+        over("max_order_notional", row.max_order_notional, notional, "Order notional")
+    if row.max_open_orders is not None:
+        over("max_open_orders", row.max_open_orders, reserved.open_orders + 1, "Open orders")
+    if buying:
+        symbol_reserved = execution_selectors.open_order_reservation(account_id, symbol)
+        if row.max_position_size is not None:
+            projected = exposure.quantity + symbol_reserved.buy_quantity + quantity
+            over("max_position_size", row.max_position_size, projected, "Position")
+        if row.max_symbol_exposure is not None:
+            projected_exposure = (exposure.exposure or ZERO) + symbol_reserved.buy_notional + notional
+            over("max_symbol_exposure", row.max_symbol_exposure, projected_exposure, f"{symbol} exposure")
+        if row.max_total_exposure is not None and not row.symbol:
+            total = portfolio_selectors.total_exposure(account_id=account_id, now=now)
+            all_reserved = execution_selectors.open_order_reservation(account_id)
+            over(
+                "max_total_exposure",
+                row.max_total_exposure,
+                total.gross + all_reserved.buy_notional + notional,
+                "Total exposure",
+            )
+        if row.max_daily_loss is not None and not row.symbol:
+            loss = daily_loss(account_id, now)
+            if loss >= row.max_daily_loss:
+                reasons.append(
+                    Reason(
+                        "max_daily_loss",
+                        f"Today's loss {loss} has reached the limit {row.max_daily_loss}.",
+                        str(row.max_daily_loss),
+                        str(loss),
+                    )
+                )
+    return reasons
+
+
+def daily_loss(account_id: int, now: datetime) -> Decimal:
+    """Loss since the start of the UTC day: net PnL now against the last snapshot before today
+    (since inception when there is none). Positive when losing."""
+    report = portfolio_selectors.pnl(account_ids=[account_id], now=now)
+    today = now.date()
+    history = portfolio_selectors.pnl_history(
+        account_ids=[account_id], since=today - timedelta(days=7), until=today - timedelta(days=1)
+    )
+    baseline = history[-1].net_pnl if history else ZERO
+    return max(ZERO, baseline - report.totals.net_pnl)
+
+
+def _to_json(approval: Approval) -> dict[str, object]:
+    data = asdict(approval)
+    data["checked_at"] = approval.checked_at.isoformat()
+    return data
+
+
+def _from_json(data: dict[str, object]) -> Approval:
+    return Approval(
+        approved=bool(data["approved"]),
+        reasons=tuple(Reason(**r) for r in data["reasons"]),  # type: ignore[attr-defined]
+        limits_version=str(data["limits_version"]),
+        checked_at=datetime.fromisoformat(str(data["checked_at"])),
+        cached=True,
+        details=dict(data.get("details") or {}),  # type: ignore[call-overload]
+    )
