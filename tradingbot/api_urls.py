@@ -5,5 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.core.api.urls")),
     path("", include("apps.execution.api.urls")),
+    path("", include("apps.risk.api.urls")),
     path("portfolio/", include("apps.portfolio.api.urls")),
 ]
