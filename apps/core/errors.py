@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     KILL_SWITCH_ACTIVE = "kill_switch_active"
     RISK_LIMIT_EXCEEDED = "risk_limit_exceeded"
     RISK_UNAVAILABLE = "risk_unavailable"
+    INVALID_CONFIG = "invalid_config"
+    STRATEGY_NOT_STARTABLE = "strategy_not_startable"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
