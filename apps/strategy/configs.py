@@ -105,13 +105,13 @@ class ConfigInvalid(ValidationFailed):
 
 def parse_config(kind: StrategyKind, raw: Mapping[str, Any]) -> StrategyConfig:
     """Validate `raw` JSON for `kind`; raise ConfigInvalid with every error found."""
-    from .config_validation import parse  # noqa: PLC0415 - implementation lands next commit
+    from .config_parsing import parse  # noqa: PLC0415 - config_parsing imports this module
 
     return parse(StrategyKind(kind), raw)
 
 
 def config_to_json(config: StrategyConfig) -> dict[str, Any]:
     """The JSON form of a config (Decimals as strings); `parse_config` reads it back equal."""
-    from .config_validation import to_json  # noqa: PLC0415
+    from .config_parsing import to_json  # noqa: PLC0415
 
     return to_json(config)
