@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("apps.execution.api.urls")),
     path("", include("apps.risk.api.urls")),
     path("portfolio/", include("apps.portfolio.api.urls")),
+    path("", include("apps.strategy.api.urls")),
 ]
