@@ -40,6 +40,12 @@ class ErrorCode(StrEnum):
     RISK_UNAVAILABLE = "risk_unavailable"
     INVALID_CONFIG = "invalid_config"
     STRATEGY_NOT_STARTABLE = "strategy_not_startable"
+    DSL_SYNTAX_ERROR = "dsl_syntax_error"
+    DSL_UNKNOWN_NAME = "dsl_unknown_name"
+    DSL_ARITY = "dsl_arity"
+    DSL_TYPE_ERROR = "dsl_type_error"
+    DSL_INVALID_ARGUMENT = "dsl_invalid_argument"
+    DSL_TOO_COMPLEX = "dsl_too_complex"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
