@@ -14,6 +14,7 @@ from django.conf import settings
 
 from . import redis_keys
 from .kill_switch import activate_kill_switch, kill_switch_state
+from .triggers import first_trigger_reason
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,11 @@ def risk_unavailable_reason(now: float | None = None) -> str | None:
 
 
 def run_watchdog(now: float | None = None) -> str | None:
-    """Activate the kill switch if risk is unavailable; returns the reason when it did."""
+    """Activate the kill switch if risk is unavailable or an enabled automatic trigger holds;
+    returns the reason when it did."""
     if kill_switch_state().active:
         return None
-    reason = risk_unavailable_reason(now)
+    reason = risk_unavailable_reason(now) or first_trigger_reason()
     if reason is None:
         return None
     activate_kill_switch(reason=reason, actor="risk-watchdog", automatic=True)

@@ -152,16 +152,7 @@ def _check_row(
                 "Total exposure",
             )
         if row.max_daily_loss is not None and not row.symbol:
-            loss = daily_loss(account_id, now)
-            if loss >= row.max_daily_loss:
-                reasons.append(
-                    Reason(
-                        "max_daily_loss",
-                        f"Today's loss {loss} has reached the limit {row.max_daily_loss}.",
-                        str(row.max_daily_loss),
-                        str(loss),
-                    )
-                )
+            over("max_daily_loss", row.max_daily_loss, daily_loss(account_id, now), "Today's loss")
     return reasons
 
 
