@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("apps.execution.api.urls")),
     path("", include("apps.risk.api.urls")),
     path("portfolio/", include("apps.portfolio.api.urls")),
+    path("", include("apps.candles.api.urls")),
     path("", include("apps.strategy.api.urls")),
 ]
