@@ -1,3 +1,9 @@
-from django.urls import URLPattern
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list[URLPattern] = []
+from .views import StrategyViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("strategies", StrategyViewSet, basename="strategy")
+
+urlpatterns = router.urls
