@@ -433,11 +433,17 @@ def _compile_rule(errors: Errors, path: str, text: str) -> None:
     try:
         compile_rule(text)
     except DslError as exc:
-        where = f"line {getattr(exc, 'line', '?')}, column {getattr(exc, 'column', '?')}"
-        message = getattr(exc, "message", None) or str(exc)
-        expected = getattr(exc, "expected", None)
-        suffix = f" (expected one of: {', '.join(expected)})" if expected else ""
-        errors.add(path, str(getattr(exc, "code", "dsl_error")), f"{where}: {message}{suffix}")
+        suffix = f"; expected one of: {', '.join(exc.expected)}" if exc.expected else ""
+        errors.items.append(
+            ConfigError(
+                path=path,
+                code=str(exc.code),
+                message=f"line {exc.line}, column {exc.column}: {exc.reason}{suffix}",
+                line=exc.line,
+                column=exc.column,
+                expected=list(exc.expected),
+            )
+        )
 
 
 # ---- serialization ----

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from apps.core.errors import ErrorCode, ValidationFailed
 
@@ -88,6 +88,10 @@ class ConfigError(TypedDict):
     path: str  # JSON path of the offending value, e.g. "$.take_profit[1].pct"
     code: str
     message: str
+    # Swing rule errors only: where in the rule text (1-based) and what was accepted there.
+    line: NotRequired[int]
+    column: NotRequired[int]
+    expected: NotRequired[list[str]]
 
 
 class ConfigInvalid(ValidationFailed):
