@@ -11,6 +11,10 @@ class ExecutionConfig(AppConfig):
 
         register_default_adapters()
 
+        from .kline_sources import register_kline_sources  # noqa: PLC0415
+
+        register_kline_sources()
+
         from apps.core.health import register_info  # noqa: PLC0415
 
         from .user_stream import stream_states  # noqa: PLC0415
