@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -87,7 +88,7 @@ def test_empty_input_writes_nothing() -> None:
         ({"volume": Decimal("Infinity")}, "volume"),
     ],
 )
-def test_bad_values_are_refused_and_nothing_is_written(change: dict[str, Decimal], field: str) -> None:
+def test_bad_values_are_refused_and_nothing_is_written(change: dict[str, Any], field: str) -> None:
     bad = replace(candle(2), **change)
     with pytest.raises(ValidationFailed) as caught:
         services.upsert_candles(symbol="BTCUSDT", interval="1m", candles=[candle(0), candle(1), bad])
@@ -103,7 +104,7 @@ def test_bad_values_are_refused_and_nothing_is_written(change: dict[str, Decimal
         ({"close_time": T0}, "close_time"),
     ],
 )
-def test_bad_times_are_refused(change: dict[str, object], field: str) -> None:
+def test_bad_times_are_refused(change: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         services.upsert_candles(symbol="BTCUSDT", interval="1m", candles=[replace(candle(0), **change)])
     assert caught.value.field == field
