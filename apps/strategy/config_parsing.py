@@ -314,13 +314,13 @@ def _check_dca(errors: Errors, raw: Mapping[str, Any], v: dict[str, Any]) -> Non
             )
     deviation, step = v["price_deviation_pct"], v["step_scale"]
     if max_so and deviation is not None and step is not None:
-        deepest = safety_deviations(deviation, step, max_so)[-1]
-        if deepest >= HUNDRED:
+        crossing = _first_order_at_or_below_zero(deviation, step, max_so)
+        if crossing is not None:
             errors.add(
                 "$.max_safety_orders",
                 "deviation_too_deep",
-                f"the last safety order would sit {deepest.quantize(Decimal('0.01'))} % below entry; "
-                "the total deviation must stay below 100 %.",
+                f"safety order {crossing} would sit 100 % or more below the entry price; lower "
+                "max_safety_orders, price_deviation_pct or step_scale.",
             )
     steps = v["take_profit"]
     if steps is None:
@@ -335,6 +335,17 @@ def _check_dca(errors: Errors, raw: Mapping[str, Any], v: dict[str, Any]) -> Non
             )
         elif trailing >= steps[0].pct:
             errors.add("$.trailing_take_profit_pct", "out_of_range", "must be less than the take-profit pct.")
+
+
+def _first_order_at_or_below_zero(deviation_pct: Decimal, step_scale: Decimal, count: int) -> int | None:
+    """The first safety order (1-based) whose cumulative deviation reaches 100 %, if any."""
+    total, step = ZERO, deviation_pct
+    for n in range(1, count + 1):
+        total += step
+        if total >= HUNDRED:
+            return n
+        step *= step_scale
+    return None
 
 
 def safety_deviations(deviation_pct: Decimal, step_scale: Decimal, count: int) -> list[Decimal]:
