@@ -13,7 +13,7 @@ from apps.strategy.dsl import ast
 from apps.strategy.dsl.errors import DslSyntaxError, DslTooComplexError
 
 MAX_RULE_LENGTH = 4000  # characters
-MAX_DEPTH = 60  # nesting of the parse tree
+MAX_DEPTH = 100  # nesting of the parse tree (a chain of n `and`s nests n deep)
 
 GRAMMAR = r"""
 ?start: disjunction
