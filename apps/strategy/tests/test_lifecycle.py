@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.domain import OrderStatus
 from apps.core.errors import Conflict, ValidationFailed
 from apps.execution.tests.factories import AccountFactory, OrderFactory
-from apps.risk.services import activate_kill_switch, redis_keys
+from apps.risk.services import activate_kill_switch, publish_heartbeat, redis_keys
 from apps.strategy import services
 from apps.strategy.configs import ConfigInvalid
 from apps.strategy.lifecycle import TRANSITIONS, IllegalTransition, check_transition
@@ -129,8 +129,6 @@ def test_unreadable_kill_switch_fails_closed(startable: None, account, redis_dow
 
 
 def test_stale_candles_refuse_start(instrument, account) -> None:
-    from apps.risk.services import publish_heartbeat
-
     publish_heartbeat()
     store_candles(last_close_before=timezone.now() - timedelta(hours=3))
     strategy = StrategyFactory.create(owner=account.owner, account=account)
@@ -138,8 +136,6 @@ def test_stale_candles_refuse_start(instrument, account) -> None:
 
 
 def test_candles_two_intervals_old_are_fresh_enough(instrument, account) -> None:
-    from apps.risk.services import publish_heartbeat
-
     publish_heartbeat()
     now = timezone.now()
     store_candles(last_close_before=now - timedelta(minutes=59))
@@ -148,8 +144,6 @@ def test_candles_two_intervals_old_are_fresh_enough(instrument, account) -> None
 
 
 def test_no_candles_refuse_start(instrument, account) -> None:
-    from apps.risk.services import publish_heartbeat
-
     publish_heartbeat()
     strategy = StrategyFactory.create(owner=account.owner, account=account, interval="4h")
     assert _codes(strategy) == ["no_candles"]
