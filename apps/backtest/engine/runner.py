@@ -1,0 +1,102 @@
+"""`simulate`: config + filters + candle arrays in, orders, fills, equity and metrics out.
+
+Pure (no database): services.py loads the candles and stores what this returns, the command
+and the benchmark call it directly. The strategy object is the live engine's own, built by
+`apps.strategy.runtime.build_runtime`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from apps.candles.domain import CandleArrays
+from apps.core.domain import SymbolFilters
+from apps.exchange.matching import FeeSchedule, Order, Trade
+from apps.strategy.configs import StrategyConfig, StrategyKind, SwingConfig
+from apps.strategy.runtime import build_runtime
+
+from . import fingerprint
+from .broker import ACCOUNT, Rejection, SimulatedBroker
+from .equity import EquityCurve, build_equity
+from .metrics import Metrics, compute_metrics
+from .signals import SwingSignals
+from .simulator import Progress, Simulation, SimulationResult, SimulationSettings
+
+#: The strategy id inside a backtest: client order ids read "sbt-<seq>".
+BACKTEST_STRATEGY_ID = "bt"
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestSpec:
+    kind: StrategyKind
+    config: StrategyConfig
+    filters: SymbolFilters
+    interval: str
+    fees: FeeSchedule
+    slippage_bps: Decimal
+    initial_quote: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestOutcome:
+    orders: list[Order]
+    rejections: list[Rejection]
+    trades: list[Trade]
+    tags: dict[str, str]
+    equity: EquityCurve
+    metrics: Metrics
+    result_digest: str
+    steps: int
+    candles: int
+
+
+def simulate(spec: BacktestSpec, candles: CandleArrays, progress: Progress | None = None) -> BacktestOutcome:
+    runtime = build_runtime(
+        strategy_id=BACKTEST_STRATEGY_ID, kind=spec.kind, config=spec.config, filters=spec.filters
+    )
+    broker = SimulatedBroker(
+        runtime=runtime,
+        filters=spec.filters,
+        fees=spec.fees,
+        slippage_bps=spec.slippage_bps,
+        initial_quote=spec.initial_quote,
+    )
+    signals = None
+    if isinstance(spec.config, SwingConfig) and SwingSignals.applicable(spec.config):
+        signals = SwingSignals.evaluate(spec.config, candles)
+    settings = SimulationSettings(
+        interval=spec.interval,
+        fees=spec.fees,
+        slippage_bps=spec.slippage_bps,
+        initial_quote=spec.initial_quote,
+    )
+    result = Simulation(
+        runtime=runtime, broker=broker, candles=candles, settings=settings, signals=signals
+    ).run(progress)
+    return _outcome(spec, candles, result)
+
+
+def _outcome(spec: BacktestSpec, candles: CandleArrays, result: SimulationResult) -> BacktestOutcome:
+    broker = result.broker
+    orders = sorted(broker.engine.orders(ACCOUNT, spec.filters.symbol), key=lambda o: o.order_id)
+    trades = broker.trades()
+    equity = build_equity(result, candles, spec.interval)
+    metrics = compute_metrics(
+        equity=equity,
+        trades=trades,
+        filters=spec.filters,
+        initial_quote=spec.initial_quote,
+    )
+    digest = fingerprint.result_digest(orders, broker.rejections, trades, broker.tags)
+    return BacktestOutcome(
+        orders=orders,
+        rejections=broker.rejections,
+        trades=trades,
+        tags=broker.tags,
+        equity=equity,
+        metrics=metrics,
+        result_digest=digest,
+        steps=result.steps,
+        candles=result.candles,
+    )
