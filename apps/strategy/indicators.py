@@ -93,33 +93,48 @@ def bbands(x: npt.ArrayLike, n: int, k: float) -> tuple[FloatArray, FloatArray, 
     return middle + k * std, middle, middle - k * std
 
 
+def _defined_runs(x: FloatArray) -> list[tuple[int, int]]:
+    """[start, end) of every run of consecutive defined (non-NaN) values."""
+    undefined = np.isnan(x)
+    if not undefined.any():
+        return [(0, x.shape[0])] if x.shape[0] else []
+    padded = np.concatenate([[True], undefined, [True]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _smooth(values: list[float], n: int, *, wilder: bool) -> list[float]:
+    """The recursion over one run of defined values (len >= n): its outputs from index n-1."""
+    seed = 0.0
+    for v in values[:n]:  # left to right, as documented (not math.fsum, not pairwise)
+        seed += v
+    prev = seed / n
+    out = [prev]
+    append = out.append
+    if wilder:
+        n_minus_1 = float(n - 1)
+        for v in values[n:]:
+            prev = (prev * n_minus_1 + v) / n
+            append(prev)
+    else:
+        k = 2.0 / (n + 1)
+        for v in values[n:]:
+            prev = prev + k * (v - prev)
+            append(prev)
+    return out
+
+
 def _recursive(x: FloatArray, n: int, *, wilder: bool) -> FloatArray:
     """Seeded exponential smoothing; see the module docstring for seeds and NaN restarts.
 
     EMA: prev + k·(v - prev), k = 2/(n+1); Wilder: (prev·(n-1) + v)/n — TA-Lib's formulas."""
     _check_window(n)
-    values = as_float_array(x).tolist()
-    out = [NAN] * len(values)
-    k = 2.0 / (n + 1)
-    n_minus_1 = float(n - 1)
-    count = 0
-    acc = 0.0
-    prev = NAN
-    for i, v in enumerate(values):
-        if v != v:  # NaN: the recursion restarts  # noqa: PLR0124
-            count = 0
-            acc = 0.0
-            continue
-        if count < n:
-            acc += v
-            count += 1
-            if count == n:
-                prev = acc / n
-                out[i] = prev
-            continue
-        prev = (prev * n_minus_1 + v) / n if wilder else prev + k * (v - prev)
-        out[i] = prev
-    return np.array(out, dtype=np.float64)
+    x = as_float_array(x)
+    out = np.full(x.shape[0], NAN)
+    for start, end in _defined_runs(x):
+        if end - start >= n:
+            out[start + n - 1 : end] = _smooth(x[start:end].tolist(), n, wilder=wilder)
+    return out
 
 
 def ema(x: npt.ArrayLike, n: int) -> FloatArray:
