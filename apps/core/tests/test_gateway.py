@@ -16,7 +16,18 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tradingbot.embedded import embedded_redis
 
-PUBLIC_PREFIXES = ("health/", "api/v1/auth/token/", "api/schema/", "api/docs/", "admin/", "api-auth/")
+# metrics and ops/ have their own rules (network or token; staff session), tested in
+# tradingbot/observability/tests.
+PUBLIC_PREFIXES = (
+    "health/",
+    "api/v1/auth/token/",
+    "api/schema/",
+    "api/docs/",
+    "admin/",
+    "api-auth/",
+    "metrics",
+    "ops/",
+)
 
 
 def _walk(patterns: list, prefix: str = "") -> list[str]:
