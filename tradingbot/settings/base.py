@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,14 +91,15 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # A unix-socket directory arrives percent-encoded as the URL's host (the embedded server).
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+# django-prometheus's wrapper of the PostgreSQL backend: query, error and connection counters.
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.MeteredRedisCache",  # Django's RedisCache + hit/miss counters
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="tb"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -217,6 +219,16 @@ OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=7)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
+# Monitoring (docs/MONITORING.md). /metrics answers a request from one of these networks, or
+# one bearing `Authorization: Bearer <METRICS_TOKEN>` (when a token is set).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# The user-stream process refreshes its heartbeat this often; a stream whose heartbeat is
+# older than USER_STREAM_STALE_AFTER_SECONDS is reported down (its process is gone).
+USER_STREAM_HEARTBEAT_SECONDS = env.float("USER_STREAM_HEARTBEAT_SECONDS", default=5.0)
+USER_STREAM_STALE_AFTER_SECONDS = env.float("USER_STREAM_STALE_AFTER_SECONDS", default=20.0)
+OPS_DASHBOARD_REFRESH_SECONDS = env.int("OPS_DASHBOARD_REFRESH_SECONDS", default=10)
+
 # Portfolio (docs/PORTFOLIO.md): an answer is stale when a mark it uses is older than this, or
 # its account's last successful reconciliation is (never reconciled counts as stale).
 PORTFOLIO_MARK_MAX_AGE_SECONDS = env.int("PORTFOLIO_MARK_MAX_AGE_SECONDS", default=300)
@@ -239,6 +251,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep Django's LOGGING (JSON or plain, with the log context) in workers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # With acks_late on Redis, an unacked task is redelivered after this many seconds; it must
 # exceed the longest task (backtests) or the task would run twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -248,11 +262,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 
 # --- Logging -----------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# json: one object per line with request_id, user_id, account_id, order_id, client_order_id,
+# task_id where they apply (apps/core/logcontext.py); plain: the classic line plus those fields.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.core.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "apps.core.logcontext.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "apps.core.logcontext.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
