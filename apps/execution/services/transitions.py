@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.core.domain import OrderStatus
+from apps.execution import metrics
 from apps.execution.models import Order, OrderEvent
 from apps.execution.state_machine import check_transition
 
@@ -27,6 +28,7 @@ def record_transition(
     OrderEvent.objects.create(
         order=order, kind=kind, from_status=order.status, to_status=target, payload=payload or {}
     )
+    metrics.order_transitioned(from_status=order.status, to_status=target, created_at=order.created_at)
     order.status = target
     for name, value in changes.items():
         setattr(order, name, value)
