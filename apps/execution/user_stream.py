@@ -85,6 +85,13 @@ class StreamHealth:
     def event(self) -> None:
         self._set(last_event_at=time.time())
 
+    def heartbeat(self) -> None:
+        """The process is alive (a killed process stops refreshing it: the stream is down)."""
+        self._set(heartbeat_at=time.time())
+
+    def stopped(self) -> None:
+        self._set(state="stopped", disconnected_at=time.time(), last_error="stopped")
+
 
 def sign(params: dict[str, Any], secret: str) -> dict[str, Any]:
     """Sign WebSocket API params as Binance (and python-binance) do: sorted, urlencoded."""
@@ -116,6 +123,20 @@ class AccountStream:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay subscribed until `stop` is set, reconnecting with backoff and jitter."""
+        beating = asyncio.create_task(self._beat(stop))
+        try:
+            await self._run(stop)
+        finally:
+            beating.cancel()
+            self.health.stopped()
+
+    async def _beat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(self.health.heartbeat)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.USER_STREAM_HEARTBEAT_SECONDS)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
@@ -207,19 +228,42 @@ def stream_for(account: ExchangeAccount, stream_settings: StreamSettings | None 
 
 
 def stream_states() -> dict[str, dict[str, object]]:
-    """Per streamed account: state, seconds since the last event, reconnects (for health)."""
+    """Per streamed account: state, seconds since the last event, reconnects (for health).
+
+    `state` is `connected`, `disconnected` (reconnecting), `stopped` (its process ended
+    cleanly), `down` (it said connected but its process stopped refreshing the heartbeat) or
+    `never_connected`; `down_seconds` is how long it has not been connected.
+    """
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, decode_responses=True)
     now = time.time()
     states: dict[str, dict[str, object]] = {}
     accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
     for account_id, name in accounts.values_list("pk", "name"):
         raw: dict[str, str] = client.hgetall(HEALTH_KEY.format(account_id=account_id))  # type: ignore[assignment]
-        last_event = float(raw["last_event_at"]) if raw.get("last_event_at") else None
-        states[str(account_id)] = {
-            "name": name,
-            "state": raw.get("state", "never_connected"),
-            "last_event_age_seconds": round(now - last_event, 1) if last_event else None,
-            "reconnects": int(raw.get("reconnects", 0)),
-            "last_error": raw.get("last_error", ""),
-        }
+        states[str(account_id)] = {"name": name, **_state_of(raw, now)}
     return states
+
+
+def _seconds_ago(raw: dict[str, str], field: str, now: float) -> float | None:
+    return round(now - float(raw[field]), 1) if raw.get(field) else None
+
+
+def _state_of(raw: dict[str, str], now: float) -> dict[str, object]:
+    state = raw.get("state", "never_connected")
+    heartbeat_age = _seconds_ago(raw, "heartbeat_at", now)
+    last_error = raw.get("last_error", "")
+    down_seconds = _seconds_ago(raw, "disconnected_at", now)
+    if state == "connected" and (
+        heartbeat_age is None or heartbeat_age > settings.USER_STREAM_STALE_AFTER_SECONDS
+    ):
+        state, last_error = "down", "stream process stopped refreshing its heartbeat"
+        # Down since its last sign of life.
+        down_seconds = heartbeat_age if heartbeat_age is not None else _seconds_ago(raw, "connected_at", now)
+    return {
+        "state": state,
+        "last_event_age_seconds": _seconds_ago(raw, "last_event_at", now),
+        "heartbeat_age_seconds": heartbeat_age,
+        "down_seconds": 0.0 if state == "connected" else down_seconds,
+        "reconnects": int(raw.get("reconnects", 0)),
+        "last_error": last_error,
+    }
