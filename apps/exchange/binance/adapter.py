@@ -24,6 +24,7 @@ from binance.client import Client
 from apps.core.decimals import parse_decimal
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters, conform_to_filters
 from apps.core.errors import ValidationFailed
+from apps.exchange import metrics as exchange_metrics
 from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import InvalidOrder, RateLimited, VenueError
 
@@ -145,6 +146,7 @@ class BinanceSpot:
             response = self.client.response
             if response is not None:
                 self.budget.observe(response.headers)
+            exchange_metrics.observe_response(self.client.API_URL, getattr(response, "headers", None))
 
     # --- commands ---------------------------------------------------------------------------
 
