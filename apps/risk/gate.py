@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from apps.execution.gates import Denial, OrderProposal, Verdict
 
+from . import metrics
 from .services.health import record_validation_failure, record_validation_success
 from .services.validation import validate_order
 
@@ -15,6 +17,7 @@ logger = logging.getLogger(__name__)
 def pre_trade_check(proposal: OrderProposal) -> Verdict:
     """Ask risk; if risk itself fails, deny (never approve on error) and record the failure
     so the watchdog can stop trading when it lasts."""
+    started = time.perf_counter()
     try:
         approval = validate_order(
             account_id=proposal.account_id,
@@ -27,6 +30,9 @@ def pre_trade_check(proposal: OrderProposal) -> Verdict:
     except Exception as exc:
         logger.exception("risk validation failed")
         record_validation_failure()
-        return Verdict(False, (Denial("risk_unavailable", f"Risk could not check the order: {exc}"),))
-    record_validation_success()
-    return Verdict(approval.approved, tuple(Denial(r.code, r.message) for r in approval.reasons))
+        verdict = Verdict(False, (Denial("risk_unavailable", f"Risk could not check the order: {exc}"),))
+    else:
+        record_validation_success()
+        verdict = Verdict(approval.approved, tuple(Denial(r.code, r.message) for r in approval.reasons))
+    metrics.observe_validation(started, verdict.denials)
+    return verdict
