@@ -3,10 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from tradingbot.observability import dashboard, metrics
 
 urlpatterns = [
     path("health/", core_views.liveness, name="health-live"),
     path("health/ready/", core_views.readiness, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("ops/dashboard/", dashboard.dashboard, name="ops-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("tradingbot.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
