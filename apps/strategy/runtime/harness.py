@@ -35,6 +35,22 @@ Rebuild = Callable[[dict, list[CandleBar]], StrategyRuntime]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def candle(
+    index: int, open_: object, high: object, low: object, close: object, *, minutes: int = 60
+) -> CandleBar:
+    """The `index`-th candle of a series starting 2024-01-01 UTC (values as str/int/Decimal)."""
+    start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes * index)
+    return CandleBar(
+        open_time=start,
+        close_time=start + timedelta(minutes=minutes) - timedelta(milliseconds=1),
+        open=Decimal(str(open_)),
+        high=Decimal(str(high)),
+        low=Decimal(str(low)),
+        close=Decimal(str(close)),
+        volume=Decimal(1),
+    )
+
+
 def ms_to_datetime(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
@@ -86,6 +102,8 @@ class Replay:
     check_quiet: bool = False
     account: str = "strategy"
     log: list[Intent | Report | CandleBar] = field(default_factory=list)
+    #: (client order id, Binance error code, message) of every placement the engine refused.
+    rejections: list[tuple[str, int, str]] = field(default_factory=list)
     bars: list[CandleBar] = field(default_factory=list)
     quiet_candles: int = 0
 
@@ -166,7 +184,8 @@ class Replay:
                 price=intent.price,
                 time_in_force=TimeInForce.GTC if intent.order_type == OrderType.LIMIT else None,
             )
-        except EngineError:
+        except EngineError as exc:
+            self.rejections.append((intent.client_order_id, exc.code, exc.message))
             self._queue.append(OrderUpdate(intent.client_order_id, OrderStatus.REJECTED))
             return
         self._enqueue(placement.events)
