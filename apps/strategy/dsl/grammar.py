@@ -113,11 +113,17 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> DslSyntaxError:
     if isinstance(exc, UnexpectedCharacters):
         index = exc.pos_in_stream if exc.pos_in_stream is not None else -1
         char = text[index] if 0 <= index < len(text) else "?"
+        accepted = _accepted_before(text, index)
         return DslSyntaxError(
-            f"unexpected character {char!r}", line=line, column=column, expected=_describe(exc.allowed)
+            f"unexpected character {char!r}",
+            line=line,
+            column=column,
+            expected=_describe(accepted or exc.allowed),
         )
-    expected = _describe(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or set())
     token = exc.token if isinstance(exc, UnexpectedToken) else None
+    stop = token.start_pos if token is not None and token.type != "$END" else None
+    accepted = _accepted_before(text, stop)
+    expected = _describe(accepted or getattr(exc, "expected", None) or set())
     if token is None or token.type == "$END":
         end_line, end_column = _end_position(text)
         return DslSyntaxError(
@@ -127,6 +133,25 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> DslSyntaxError:
     if line is None or line < 1:
         line, column = _end_position(text)
     return DslSyntaxError(f"unexpected {shown}", line=line, column=column, expected=expected)
+
+
+def _accepted_before(text: str, stop: int | None) -> set[str] | None:
+    """Every terminal the parser would accept right after the last good token (before `stop`,
+    or the end of the text). LALR tables detect an error only after reducing as far as the
+    bad token allows, so the parser's own `expected` can miss valid continuations (after
+    `sma(close, 20` it would list only ')' ',' 'or'). Replaying the good tokens into an
+    interactive parser and asking it gives the full set."""
+    interactive = _PARSER.parse_interactive(text)
+    try:
+        for token in interactive.iter_parse():  # yields each token before feeding it
+            if stop is not None and token.start_pos is not None and token.start_pos >= stop:
+                break
+    except LarkError:
+        pass  # the lexer refused the bad token itself: every good token has been fed
+    try:
+        return set(interactive.accepts())
+    except LarkError:
+        return None
 
 
 def _check_depth(tree: Tree[Token]) -> None:

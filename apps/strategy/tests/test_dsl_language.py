@@ -271,6 +271,26 @@ def test_errors_name_code_position_and_expected(text, cls, code, line, column, e
     assert error.to_dict()["code"] == str(code)
 
 
+def test_expected_lists_every_valid_continuation():
+    """LALR reduces before it notices an error; the expected list must still be complete."""
+    with pytest.raises(DslSyntaxError) as caught:
+        compile_rule("sma(close, 20")
+    assert set(caught.value.expected) == {
+        "')'",
+        "','",
+        "'and'",
+        "'or'",
+        "'+' or '-'",
+        "'*' or '/'",
+        "'.'",
+        "a comparison (<, <=, >, >=, ==, !=)",
+    }
+    with pytest.raises(DslSyntaxError) as caught:
+        compile_rule("close 5")
+    assert "the end of the rule" in caught.value.expected
+    assert "')'" not in caught.value.expected  # no parenthesis is open
+
+
 def test_unknown_name_suggests_the_closest_one():
     with pytest.raises(DslNameError, match="did you mean 'close'"):
         compile_rule("clsoe > 1")
