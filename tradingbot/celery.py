@@ -76,6 +76,16 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": timedelta(seconds=5),
         "options": {"expires": 5},
     },
+    "supervise-strategies": {
+        "task": "apps.strategy.tasks.supervise_strategies",
+        "schedule": timedelta(seconds=float(os.environ.get("STRATEGY_SUPERVISE_INTERVAL_SECONDS", "5"))),
+        "options": {"expires": 5},
+    },
+    "poll-candles": {
+        "task": "apps.strategy.tasks.poll_candles",
+        "schedule": timedelta(seconds=float(os.environ.get("CANDLE_POLL_INTERVAL_SECONDS", "10"))),
+        "options": {"expires": 10},
+    },
     "prune-outbox": {
         "task": "apps.execution.tasks.prune_outbox",
         "schedule": timedelta(hours=1),

@@ -1,0 +1,194 @@
+"""The live engine against the project's Binance-compatible simulator (in-process steps,
+Celery eager): ladders, counter-orders, books, refusals, the kill switch, crashes, locks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from apps.candles.services import upsert_candles
+from apps.core.domain import OrderStatus
+from apps.execution.models import Fill, Order
+from apps.execution.services import relay_outbox
+from apps.portfolio.models import Position
+from apps.risk.models import RiskLimits
+from apps.risk.services import activate_kill_switch, deactivate_kill_switch
+from apps.strategy.engine import step as engine_step
+from apps.strategy.engine.step import run_strategy_step
+from apps.strategy.models import Strategy, StrategyStatus
+from apps.strategy.services.lifecycle import StartRefused, start_strategy
+from apps.strategy.tests.factories import grid_config
+
+from .support import D, bar, close_candle, running_strategy, trade_candle
+
+GRID = grid_config(lower_price="29000", upper_price="31000", levels=5, quantity_per_level="0.001")
+C0_CLOSED = bar(0, "1", "1", "1", "1").close_time
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager", "trading_on")]
+
+
+def orders_of(strategy: Strategy) -> list[tuple[str, str, Decimal | None, Decimal, str]]:
+    rows = Order.objects.filter(strategy_id=strategy.pk).order_by("pk")
+    return [(o.side, o.order_type, o.price, o.quantity, o.status) for o in rows]
+
+
+def test_grid_places_its_ladder_answers_fills_and_the_books_match_a_hand_computation(sim, account) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+
+    # c0 closes at 30,000: the level nearest the price (30,000) stays empty; the base for the
+    # two sells above is bought at market; buys rest at 29,000 and 29,500.
+    first = close_candle(strategy, bar(0, "30000", "30000", "30000", "30000"))
+    assert first.ran
+    assert orders_of(strategy) == [
+        ("BUY", "MARKET", None, D("0.002"), "SUBMITTED"),  # its fill comes back through the books
+        ("BUY", "LIMIT", D("29000.00"), D("0.001"), "SUBMITTED"),
+        ("BUY", "LIMIT", D("29500.00"), D("0.001"), "SUBMITTED"),
+    ]
+    trade_candle(sim, account, bar(1, "30000", "30000", "29400", "29600"))
+    # The market buy's fill (0.002, fee 0.000002 BTC) → sells of 0.000999 at 30,500 and 31,000;
+    # the 29,500 buy filled on the way down (fee 0.000001 BTC) → a sell one level up (30,000).
+    close_candle(strategy, bar(1, "30000", "30000", "29400", "29600"))
+    placed = orders_of(strategy)[3:]
+    assert sorted(placed, key=lambda o: o[2] or 0) == [
+        ("SELL", "LIMIT", D("30000.00"), D("0.00099"), "SUBMITTED"),
+        ("SELL", "LIMIT", D("30500.00"), D("0.00099"), "SUBMITTED"),
+        ("SELL", "LIMIT", D("31000.00"), D("0.00099"), "SUBMITTED"),
+    ]
+
+    # c2 rises through 30,000 and 30,500: both sells fill → buys one level down each.
+    trade_candle(sim, account, bar(2, "29600", "30600", "29600", "30550"))
+    close_candle(strategy, bar(2, "29600", "30600", "29600", "30550"))
+    counter = orders_of(strategy)[6:]
+    assert sorted((o[0], o[2], o[3]) for o in counter) == [
+        ("BUY", D("29500.00"), D("0.001")),
+        ("BUY", D("30000.00"), D("0.001")),
+    ]
+
+    # Books: every simulator trade is exactly one fill, and the position is the hand-computed one.
+    ledger = sorted(int(t["id"]) for t in sim.trades("sim-key-0123456789"))
+    assert sorted(Fill.objects.filter(account=account).values_list("exchange_fill_id", flat=True)) == ledger
+    while relay_outbox():  # deliver every fill.recorded to portfolio now (the relay's nudge is debounced)
+        pass
+    position = Position.objects.get(account=account, symbol="BTCUSDT")
+    # Quantity is the signed sum of fills (fees are kept apart, in quote): 0.002 + 0.001 - 2 x 0.00099.
+    assert position.quantity == D("0.00102")
+    # Average cost after the buys: (0.002 x 30,000 + 0.001 x 29,500) / 0.003 = 29,833.33…;
+    # realized on the sells: 0.00099 x (30,000 - avg) + 0.00099 x (30,500 - avg) = 0.825.
+    assert abs(position.realized_pnl - D("0.825")) < D("1e-12")
+    # Fees in quote: 0.000002 BTC x 30,000 + 0.000001 BTC x 29,500 + 0.1 % of 29.70 and of 30.195.
+    assert position.fees_paid == D("0.06") + D("0.0295") + D("0.0297") + D("0.030195")
+
+
+def test_a_risk_refusal_writes_no_order_and_is_told_to_the_strategy(sim, account) -> None:
+    RiskLimits.objects.create(
+        account=account, max_order_notional=D("40")
+    )  # the 60 USDT market buy is too big
+    strategy = running_strategy(account, "GRID", GRID)
+    result = close_candle(strategy, bar(0, "30000", "30000", "30000", "30000"))
+    assert result.ran
+    assert [r["code"] for r in result.refused] == ["risk_limit_exceeded"]
+    assert [o[1] for o in orders_of(strategy)] == ["LIMIT", "LIMIT"]  # the buys below still rest
+    strategy.refresh_from_db()
+    assert "risk_limit_exceeded" in strategy.last_error
+
+
+def test_kill_switch_pauses_running_strategies_no_order_leaves_and_they_resume_after_release(
+    sim, account
+) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    activate_kill_switch(reason="drill", actor="test")
+    result = close_candle(strategy, bar(0, "30000", "30000", "30000", "30000"))
+    strategy.refresh_from_db()
+    assert result.paused.startswith("kill switch active")
+    assert strategy.status == StrategyStatus.PAUSED
+    assert not Order.objects.exists()
+    assert sim.trades("sim-key-0123456789") == []
+
+    with pytest.raises(StartRefused) as refused:
+        start_strategy(strategy_id=strategy.pk, actor="test", now=C0_CLOSED + timedelta(seconds=1))
+    assert refused.value.code == "strategy_not_startable"
+    assert "kill_switch_active" in [r.code for r in refused.value.reasons]
+
+    deactivate_kill_switch(reason="over", actor="test")
+    start_strategy(strategy_id=strategy.pk, actor="test", now=C0_CLOSED + timedelta(seconds=1))
+    resumed = run_strategy_step(strategy_id=strategy.pk, now=C0_CLOSED + timedelta(seconds=1))
+    assert resumed.ran
+    assert len(orders_of(strategy)) == 3
+
+
+def test_a_crash_mid_step_leaves_nothing_and_the_retry_places_each_order_once(
+    sim, account, monkeypatch
+) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    real_submit = engine_step.execution_services.submit_order
+    calls = {"n": 0}
+
+    def crash_on_third(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker died")
+        return real_submit(**kwargs)
+
+    monkeypatch.setattr(engine_step.execution_services, "submit_order", crash_on_third)
+    failed = close_candle(strategy, bar(0, "30000", "30000", "30000", "30000"))
+    assert "worker died" in failed.error
+    assert not Order.objects.exists()  # the two orders of the failed step rolled back with it
+    assert sim.trades("sim-key-0123456789") == []
+    strategy.refresh_from_db()
+    assert (strategy.state, strategy.consecutive_failures) == ({}, 1)
+
+    monkeypatch.setattr(engine_step.execution_services, "submit_order", real_submit)
+    again = run_strategy_step(strategy_id=strategy.pk, now=C0_CLOSED + timedelta(seconds=1))
+    assert again.ran
+    assert len(set(again.placed)) == 3
+    assert Order.objects.count() == 3
+    assert run_strategy_step(strategy_id=strategy.pk, now=C0_CLOSED + timedelta(seconds=2)).placed == []
+
+
+def test_repeated_failures_put_the_strategy_in_error_with_the_reason(
+    sim, account, monkeypatch, settings
+) -> None:
+    settings.STRATEGY_MAX_CONSECUTIVE_FAILURES = 3
+    strategy = running_strategy(account, "GRID", GRID)
+
+    def broken(**kwargs):
+        raise RuntimeError("adapter exploded")
+
+    monkeypatch.setattr(engine_step.execution_services, "submit_order", broken)
+    for i in range(3):
+        close_candle(strategy, bar(i, "30000", "30000", "30000", "30000"))
+    strategy.refresh_from_db()
+    assert strategy.status == StrategyStatus.ERROR
+    assert "adapter exploded" in strategy.last_error
+    assert list(strategy.events.values_list("to_status", flat=True))[-1] == StrategyStatus.ERROR
+
+
+def test_one_strategy_is_stepped_by_one_worker_at_a_time(sim, account) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    c0 = bar(0, "30000", "30000", "30000", "30000")
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[c0])
+    barrier = threading.Barrier(4)
+    results = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(
+                run_strategy_step(strategy_id=strategy.pk, now=c0.close_time + timedelta(seconds=1))
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(r.placed) for r in results) == 3
+    assert Order.objects.filter(strategy_id=strategy.pk).count() == 3
+    assert all(r.ran or r.skipped for r in results)
+    assert all(o.status != OrderStatus.REJECTED for o in Order.objects.all())
