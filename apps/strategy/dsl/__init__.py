@@ -11,13 +11,21 @@ from apps.strategy.dsl.errors import (
     DslTypeError,
 )
 from apps.strategy.dsl.grammar import MAX_DEPTH, MAX_RULE_LENGTH
-from apps.strategy.dsl.rule import CompiledRule, PositionSeries, PositionState, Series, compile_rule
+from apps.strategy.dsl.rule import (
+    BoundRule,
+    CompiledRule,
+    PositionSeries,
+    PositionState,
+    Series,
+    compile_rule,
+)
 
 __all__ = [
     "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_RULE_LENGTH",
     "MAX_WINDOW",
+    "BoundRule",
     "CompiledRule",
     "DslArgumentError",
     "DslArityError",

@@ -15,6 +15,8 @@ Each node also knows:
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,3 +249,74 @@ def _warm_up(function: str, params: tuple[float, ...], output: str | None) -> tu
 def evaluate(root: Node, ctx: Context) -> BoolArray:
     """The rule's boolean value on every candle of the context."""
     return np.asarray(ctx.value(root), dtype=bool)
+
+
+def position_dependent(root: Node) -> set[int]:
+    """Ids of the nodes whose value reads a position term (directly or below them)."""
+    dependent: set[int] = set()
+
+    def visit(node: Node) -> bool:
+        children = [getattr(node, name) for name in ("operand", "left", "right") if hasattr(node, name)]
+        reads = isinstance(node, PositionTerm)
+        for child in children:
+            reads = visit(child) or reads
+        if reads:
+            dependent.add(id(node))
+        return reads
+
+    visit(root)
+    return dependent
+
+
+def _scalar_arith(op: str, a: float, b: float) -> float:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return math.nan if b == 0.0 else a / b  # as _divide: x / 0 is undefined
+
+
+_SCALAR_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
+
+
+def _scalar_compare(op: str, a: float, b: float) -> bool:
+    if op == "!=":
+        return a != b and a == a and b == b  # noqa: PLR0124 - NaN check, as _not_equal
+    return bool(_SCALAR_COMPARE[op](a, b))
+
+
+def evaluate_at(  # noqa: PLR0911 - one return per node kind and short circuit
+    node: Node, index: int, ctx: Context, dependent: set[int], position: dict[str, float]
+) -> Any:
+    """The value of `node` at one candle: market-only sub-trees are read from their arrays
+    (computed once over the whole context), the position-dependent rest with the same IEEE
+    operations on scalars, so the result equals the vectorized one at `index`."""
+    if id(node) not in dependent:
+        return ctx.value(node)[index]
+    if isinstance(node, PositionTerm):
+        return position[node.name]
+    if isinstance(node, Negate):
+        return -evaluate_at(node.operand, index, ctx, dependent, position)
+    if isinstance(node, Not):
+        return not evaluate_at(node.operand, index, ctx, dependent, position)
+    if not isinstance(node, Binary):
+        raise TypeError(f"{type(node).__name__} cannot depend on the position")
+    a = evaluate_at(node.left, index, ctx, dependent, position)
+    if node.op == "and" and not a:
+        return False
+    if node.op == "or" and a:
+        return True
+    b = evaluate_at(node.right, index, ctx, dependent, position)
+    if node.op in _ARITH:
+        return _scalar_arith(node.op, float(a), float(b))
+    if node.op in _COMPARE:
+        return _scalar_compare(node.op, float(a), float(b))
+    return bool(b)

@@ -139,6 +139,10 @@ class CompiledRule:
         )
         return plan.evaluate(self._root, ctx)
 
+    def bind(self, series: Series) -> BoundRule:
+        """The rule over `series`, evaluated candle by candle with a position (see BoundRule)."""
+        return BoundRule(self, series)
+
     def evaluate_latest(self, series: Series, position: PositionState | None = None) -> bool:
         """The rule at the last candle of `series` — exactly
         `evaluate_vectorized(series, <position at the last candle>)[-1]`, reading only the
@@ -156,6 +160,30 @@ class CompiledRule:
             column[-1] = state.value(name)
             columns.append(column)
         return bool(self.evaluate_vectorized(series, PositionSeries(*columns))[-1])
+
+
+class BoundRule:
+    """A rule bound to one candle series, for a backtest that must evaluate a rule reading
+    position terms candle by candle (the position depends on the path). Everything that does
+    not read the position is computed once, vectorized, on first use; `at(i, position)` then
+    costs a few scalar operations and equals `evaluate_vectorized(series, positions)[i]`
+    for a position series holding `position` at candle i."""
+
+    def __init__(self, rule: CompiledRule, series: Series) -> None:
+        self.rule = rule
+        self._ctx = plan.Context(
+            length=len(series),
+            series=series.columns(),
+            position={name: np.full(len(series), math.nan) for name in plan.POSITION_NAMES},
+        )
+        self._dependent = plan.position_dependent(rule._root)
+
+    def at(self, index: int, position: PositionState | None = None) -> bool:
+        if not 0 <= index < self._ctx.length:
+            raise IndexError(f"candle {index} is outside the series (0..{self._ctx.length - 1})")
+        state = position or PositionState()
+        scalars = {name: state.value(name) for name in plan.POSITION_NAMES}
+        return bool(plan.evaluate_at(self.rule._root, index, self._ctx, self._dependent, scalars))
 
 
 def _compile(text: str) -> CompiledRule:

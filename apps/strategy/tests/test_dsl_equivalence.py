@@ -114,6 +114,18 @@ def test_latest_equals_vectorized_on_every_candle(text, data):
         assert latest == bool(everywhere[t]), (text, t)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=RULES, data=candles())
+def test_bound_rule_equals_vectorized_on_every_candle(text, data):
+    """The backtester's candle-by-candle path for rules reading the position."""
+    series, position = data
+    rule = compile_rule(text)
+    everywhere = rule.evaluate_vectorized(series, position)
+    bound = rule.bind(series)
+    for t in range(len(series)):
+        assert bound.at(t, state_at(position, t)) == bool(everywhere[t]), (text, t)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=RULES, data=candles())
 def test_a_longer_history_does_not_change_window_only_rules(text, data):
