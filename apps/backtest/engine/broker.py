@@ -77,6 +77,8 @@ class SimulatedBroker:
         self.tags: dict[str, str] = {}
         self.rejections: list[Rejection] = []
         self.now_ms = 0
+        #: Fills so far: balances (free + locked) change only when this does.
+        self.fill_count = 0
         # Reach of the resting orders: a price <= buy_max fills some buy, >= sell_min some sell.
         self.buy_max: Decimal | None = None
         self.sell_min: Decimal | None = None
@@ -176,6 +178,7 @@ class SimulatedBroker:
     def _report(self, event: ExecutionReport) -> list[Intent]:
         order = event.order
         if event.execution_type == ExecutionType.TRADE and event.trade is not None:
+            self.fill_count += 1
             return self.runtime.on_fill(_fill_report(event.trade))
         if event.execution_type == ExecutionType.CANCELED:
             return self.runtime.on_order_update(OrderUpdate(order.client_order_id, OrderStatus.CANCELED))
@@ -184,8 +187,9 @@ class SimulatedBroker:
         return []
 
     def _refresh_reach(self) -> None:
-        buys = [o.price for o in self.engine.open_orders(ACCOUNT) if o.side == Side.BUY and o.price]
-        sells = [o.price for o in self.engine.open_orders(ACCOUNT) if o.side == Side.SELL and o.price]
+        resting = self.engine.open_orders(ACCOUNT)
+        buys = [o.price for o in resting if o.side == Side.BUY and o.price is not None]
+        sells = [o.price for o in resting if o.side == Side.SELL and o.price is not None]
         self.buy_max = max(buys) if buys else None
         self.sell_min = min(sells) if sells else None
 

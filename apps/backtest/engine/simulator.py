@@ -151,7 +151,7 @@ class Simulation:
         path = candle_path(o, h, lo, cl)
         span = close_ms - open_ms
         times = (open_ms, open_ms + span // 3, open_ms + 2 * span // 3, close_ms)
-        before = broker.totals()
+        fills_before = broker.fill_count
         if pending or broker.reaches(o):
             broker.tick(o, open_ms)
             broker.execute(pending, open_ms)
@@ -168,8 +168,8 @@ class Simulation:
             volume=to_decimal(c.volume[i]),
         )
         intents = self._on_candle(i, bar)
-        after = broker.totals()
-        if after != before or not self.result.change_index:
+        if broker.fill_count != fills_before or not self.result.change_index:
+            after = broker.totals()
             self.result.change_index.append(i)
             self.result.change_base.append(after[0])
             self.result.change_quote.append(after[1])
