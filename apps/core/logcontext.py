@@ -86,6 +86,11 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         values = current_context()
+        # Django logs 4xx/5xx after the middleware has returned, passing the request itself.
+        request = getattr(record, "request", None)
+        if request is not None and "request_id" not in values:
+            values["request_id"] = getattr(request, "request_id", None)
+            values.setdefault("user_id", _request_user_id(request))
         for name in CONTEXT_FIELDS:
             if not hasattr(record, name):
                 setattr(record, name, values.get(name))
