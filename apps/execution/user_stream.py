@@ -244,6 +244,13 @@ def stream_states() -> dict[str, dict[str, object]]:
     return states
 
 
+def account_stream_state(account_id: int) -> dict[str, object]:
+    """One account's stream state (see `stream_states`); raises redis.RedisError if unreadable."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, decode_responses=True)
+    raw: dict[str, str] = client.hgetall(HEALTH_KEY.format(account_id=account_id))  # type: ignore[assignment]
+    return _state_of(raw, time.time())
+
+
 def _seconds_ago(raw: dict[str, str], field: str, now: float) -> float | None:
     return round(now - float(raw[field]), 1) if raw.get(field) else None
 

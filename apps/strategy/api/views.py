@@ -19,6 +19,8 @@ from rest_framework.response import Response
 from apps.core.api.auth import request_user
 from apps.core.errors import NotFound, ValidationFailed
 from apps.execution import selectors as execution_selectors
+from apps.execution.api.serializers import FillOutputSerializer, OrderOutputSerializer
+from apps.execution.models import Fill, Order
 from apps.strategy import selectors, services
 from apps.strategy.configs import StrategyKind, config_to_json, parse_config
 from apps.strategy.models import Strategy
@@ -213,6 +215,26 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def events(self, request: Request, pk: str) -> Response:
         strategy = self.get_object()
         return Response(StrategyEventOutputSerializer(selectors.events_of(strategy), many=True).data)
+
+    @extend_schema(responses=OrderOutputSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def orders(self, request: Request, pk: str) -> Response:
+        """The strategy's orders, newest first (cursor-paginated)."""
+        strategy = self.get_object()
+        rows = Order.objects.filter(account_id=strategy.account_id, strategy_id=strategy.pk).order_by("-id")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+
+    @extend_schema(responses=FillOutputSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def fills(self, request: Request, pk: str) -> Response:
+        """Fills of the strategy's orders, newest first (cursor-paginated)."""
+        strategy = self.get_object()
+        rows = Fill.objects.filter(account_id=strategy.account_id, order__strategy_id=strategy.pk).order_by(
+            "-id"
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(FillOutputSerializer(page, many=True).data)
 
 
 def _validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

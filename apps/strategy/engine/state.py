@@ -3,7 +3,10 @@
 - `runtime`: the runtime's `snapshot()`;
 - `orders`: every order of the strategy the runtime still waits on, by client order id, with
   the ids of the fills already given to it and whether its final status was given;
-- `last_candle`: open time (ms) of the last candle given to `on_candle`.
+- `last_candle`: open time (ms) of the last candle given to `on_candle`;
+- `runtime_id`: what the runtime derives client order ids from — the strategy id, plus the
+  number of the fresh start after the first (`12_2`), so ids never repeat ones an earlier
+  run of the same strategy already used on the account.
 
 Fills are found by looking at the tracked orders' fill rows, not by an id cursor over a
 table other transactions insert into (ids are not committed in order, a cursor could skip).
@@ -27,6 +30,7 @@ class EngineState:
     orders: dict[str, TrackedOrder] = field(default_factory=dict)
     last_candle: int | None = None
     steps: int = 0
+    runtime_id: str = ""  # the id client order ids derive from; new on every fresh start
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> EngineState:
@@ -40,6 +44,7 @@ class EngineState:
             },
             last_candle=data.get("last_candle"),
             steps=int(data.get("steps", 0)),
+            runtime_id=str(data.get("runtime_id", "")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -51,4 +56,5 @@ class EngineState:
             },
             "last_candle": self.last_candle,
             "steps": self.steps,
+            "runtime_id": self.runtime_id,
         }

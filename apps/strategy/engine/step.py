@@ -34,7 +34,7 @@ from apps.execution.models import Fill, Order
 from apps.execution.services.orders import KillSwitchActive, RiskRejected
 from apps.risk.services import kill_switch_state
 from apps.strategy.configs import StrategyKind, parse_config
-from apps.strategy.models import Strategy, StrategyStatus
+from apps.strategy.models import Strategy, StrategyEvent, StrategyStatus
 from apps.strategy.runtime import build_runtime
 from apps.strategy.runtime.types import (
     CancelIntent,
@@ -165,8 +165,10 @@ class _Step:
             raise ApplicationError(f"No exchange filters known for {strategy.symbol}.")
         config = parse_config(StrategyKind(strategy.kind), strategy.config)
         history = self._history() if strategy.kind == StrategyKind.SWING else []
+        if not self.engine.runtime_id:
+            self.engine.runtime_id = _runtime_id(strategy)
         return build_runtime(
-            strategy_id=strategy.pk,
+            strategy_id=self.engine.runtime_id,
             kind=StrategyKind(strategy.kind),
             config=config,
             filters=filters,
@@ -301,6 +303,14 @@ class _Step:
             return
         execution_services.request_cancel(order_id=order.pk, requested_by=f"strategy:{self.strategy.pk}")
         self.result.cancels.append(intent.client_order_id)
+
+
+def _runtime_id(strategy: Strategy) -> str:
+    """`<pk>` for the first run, `<pk>_<n>` for the n-th fresh start (state reset)."""
+    fresh_starts = StrategyEvent.objects.filter(
+        strategy=strategy, to_status=StrategyStatus.RUNNING, details__fresh_state=True
+    ).count()
+    return str(strategy.pk) if fresh_starts <= 1 else f"{strategy.pk}_{fresh_starts}"
 
 
 def _bar(candle: Any) -> CandleBar:

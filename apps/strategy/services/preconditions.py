@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.candles import intervals
 from apps.candles import selectors as candle_selectors
 from apps.exchange import selectors as exchange_selectors
+from apps.execution.user_stream import account_stream_state
 from apps.risk.services import kill_switch_state
 from apps.risk.services.health import risk_unavailable_reason
 from apps.strategy.config_parsing import parse
@@ -44,6 +45,7 @@ def start_preconditions(strategy: Strategy, *, now: datetime | None = None) -> l
     now = now or timezone.now()
     reasons: list[Reason] = []
     reasons += _account_reasons(strategy)
+    reasons += _stream_reasons(strategy)
     reasons += _kill_switch_reasons()
     reasons += _risk_reasons()
     config_ok = _config_reasons(strategy, reasons)
@@ -66,6 +68,20 @@ def _account_reasons(strategy: Strategy) -> list[Reason]:
         return [Reason("account_not_owned", "the account does not belong to the strategy's owner.")]
     if not account.is_active:
         return [Reason("account_inactive", f"account {account.name!r} is disabled.")]
+    return []
+
+
+def _stream_reasons(strategy: Strategy) -> list[Reason]:
+    """An account with credentials trades through its user-data stream: fills must come back."""
+    if not strategy.account.api_key_encrypted:
+        return []  # no credentials, no stream: such an account cannot send orders anyway
+    try:
+        state = account_stream_state(strategy.account_id)
+    except Exception as exc:  # noqa: BLE001 - fail closed on anything
+        return [Reason("stream_unhealthy", f"the account's stream state cannot be read ({exc}).")]
+    if state["state"] != "connected":
+        detail = f" ({state['last_error']})" if state.get("last_error") else ""
+        return [Reason("stream_unhealthy", f"the account's user-data stream is {state['state']}{detail}.")]
     return []
 
 

@@ -9,6 +9,7 @@ import pytest
 from apps.execution.models import ExchangeAccount
 from apps.execution.tests.live import account as sim_account  # noqa: F401 - fixture
 from apps.execution.tests.live import sim  # noqa: F401 - fixture
+from apps.execution.user_stream import StreamHealth
 from apps.risk.services import deactivate_kill_switch, publish_heartbeat
 
 
@@ -28,3 +29,11 @@ def eager(settings) -> None:
 def trading_on() -> None:
     publish_heartbeat()
     deactivate_kill_switch(reason="test", actor="test")
+
+
+@pytest.fixture
+def stream_connected(account: ExchangeAccount) -> None:
+    """The account's user-data stream reports itself connected (as run_user_stream does)."""
+    health = StreamHealth(account.pk)
+    health.connected()
+    health.heartbeat()

@@ -20,7 +20,7 @@ from apps.risk.services import activate_kill_switch, deactivate_kill_switch
 from apps.strategy.engine import step as engine_step
 from apps.strategy.engine.step import run_strategy_step
 from apps.strategy.models import Strategy, StrategyStatus
-from apps.strategy.services.lifecycle import StartRefused, start_strategy
+from apps.strategy.services.lifecycle import StartRefused, pause_strategy, start_strategy, stop_strategy
 from apps.strategy.tests.factories import grid_config
 
 from .support import D, bar, close_candle, running_strategy, trade_candle
@@ -97,7 +97,7 @@ def test_a_risk_refusal_writes_no_order_and_is_told_to_the_strategy(sim, account
 
 
 def test_kill_switch_pauses_running_strategies_no_order_leaves_and_they_resume_after_release(
-    sim, account
+    sim, account, stream_connected
 ) -> None:
     strategy = running_strategy(account, "GRID", GRID)
     activate_kill_switch(reason="drill", actor="test")
@@ -192,3 +192,47 @@ def test_one_strategy_is_stepped_by_one_worker_at_a_time(sim, account) -> None:
     assert Order.objects.filter(strategy_id=strategy.pk).count() == 3
     assert all(r.ran or r.skipped for r in results)
     assert all(o.status != OrderStatus.REJECTED for o in Order.objects.all())
+
+
+def test_start_is_refused_while_the_accounts_stream_is_not_connected(sim, account) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    pause_strategy(strategy_id=strategy.pk, actor="test")
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[bar(0, "30000", "30000", "30000", "30000")])
+    with pytest.raises(StartRefused) as refused:
+        start_strategy(strategy_id=strategy.pk, actor="test", now=C0_CLOSED + timedelta(seconds=1))
+    assert [r.code for r in refused.value.reasons] == ["stream_unhealthy"]
+    assert "never_connected" in refused.value.reasons[0].message
+
+
+def test_strategy_orders_and_fills_endpoints_are_the_owners_only(
+    sim, account, api_client, other_api_client
+) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    close_candle(strategy, bar(0, "30000", "30000", "30000", "30000"))
+    trade_candle(sim, account, bar(1, "30000", "30000", "29400", "29600"))
+    orders = api_client.get(f"/api/v1/strategies/{strategy.pk}/orders/").json()["results"]
+    assert sorted(o["client_order_id"] for o in orders) == sorted(
+        Order.objects.filter(strategy_id=strategy.pk).values_list("client_order_id", flat=True)
+    )
+    fills = api_client.get(f"/api/v1/strategies/{strategy.pk}/fills/").json()["results"]
+    assert len(fills) == Fill.objects.filter(order__strategy_id=strategy.pk).count() == 2
+    assert other_api_client.get(f"/api/v1/strategies/{strategy.pk}/orders/").status_code == 404
+    detail = api_client.get(f"/api/v1/strategies/{strategy.pk}/").json()
+    assert detail["last_step_at"] is not None
+    assert detail["consecutive_failures"] == 0
+
+
+def test_a_fresh_start_after_stop_never_reuses_client_order_ids(sim, account, stream_connected) -> None:
+    c0 = bar(0, "30000", "30000", "30000", "30000")
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[c0])
+    strategy = running_strategy(account, "GRID", GRID)
+    Strategy.objects.filter(pk=strategy.pk).update(status=StrategyStatus.DRAFT)
+    start_strategy(strategy_id=strategy.pk, actor="test", now=C0_CLOSED + timedelta(seconds=1))
+    first = run_strategy_step(strategy_id=strategy.pk, now=C0_CLOSED + timedelta(seconds=1))
+    stop_strategy(strategy_id=strategy.pk, actor="test", cancel_open_orders=True)
+    start_strategy(strategy_id=strategy.pk, actor="test", now=C0_CLOSED + timedelta(seconds=2))
+    second = run_strategy_step(strategy_id=strategy.pk, now=C0_CLOSED + timedelta(seconds=2))
+    assert len(first.placed) == len(second.placed) == 3
+    assert not set(first.placed) & set(second.placed)
+    assert all(cid.startswith(f"s{strategy.pk}_2-") for cid in second.placed)
+    assert Order.objects.filter(strategy_id=strategy.pk).count() == 6
