@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from apps.backtest.engine.broker import ACCOUNT
 from apps.core.domain import OrderStatus
+from apps.strategy.runtime.types import CancelIntent
 
 from .helpers import MINUTE, START_MS, ScriptedRuntime, arrays, buy, run_scripted, sell
 
@@ -133,8 +134,6 @@ def test_refused_intent_is_rejected_and_recorded() -> None:
 
 
 def test_cancel_releases_the_lock_and_is_reported() -> None:
-    from apps.strategy.runtime.types import CancelIntent
-
     runtime = ScriptedRuntime(on_close={0: [buy("l", "1", "50.00")], 1: [CancelIntent("l", "x")]})
     result = run_scripted(runtime, arrays([(100, 100, 100, 100)] * 3), initial="100")
     assert [(u.client_order_id, u.status) for u in runtime.updates] == [("l", OrderStatus.CANCELED)]

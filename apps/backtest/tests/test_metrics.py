@@ -1,0 +1,79 @@
+"""Metrics on hand-computed series (docs/BACKTEST.md, "Metrics")."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from apps.backtest.engine.metrics import cagr, max_drawdown, sharpe, sortino, trade_pnls
+from apps.core.domain import Side
+from apps.exchange.matching import Trade
+
+from .helpers import FILTERS
+
+DAY = 86_400_000
+
+
+def test_max_drawdown_depth_and_duration_peak_to_recovery() -> None:
+    values = np.array([100.0, 120.0, 90.0, 110.0, 121.0, 60.5])
+    times = np.arange(6, dtype=np.int64) * DAY
+    depth, days = max_drawdown(values, times)
+    assert depth == pytest.approx(0.5)  # 121 -> 60.5, never recovered: to the end
+    assert days == pytest.approx(1.0)
+    depth, days = max_drawdown(values[:5], times[:5])
+    assert depth == pytest.approx(0.25)  # 120 -> 90, recovered at 121 (day 4)
+    assert days == pytest.approx(3.0)
+    assert max_drawdown(np.array([1.0, 2.0, 3.0]), times[:3]) == (0.0, 0.0)
+
+
+def test_sharpe_and_sortino_on_known_daily_returns() -> None:
+    r = np.array([0.01, -0.02, 0.03, 0.0])
+    mean = 0.005
+    sd = math.sqrt(sum((x - mean) ** 2 for x in r) / 3)
+    assert sharpe(r) == pytest.approx(mean / sd * math.sqrt(365))
+    downside = math.sqrt((0.02**2) / 4)
+    assert sortino(r) == pytest.approx(mean / downside * math.sqrt(365))
+    assert sortino(np.array([0.01, 0.02])) is None  # no losing day
+    assert sharpe(np.array([0.01])) is None
+
+
+def test_cagr_doubles_in_one_year() -> None:
+    year = int(365.25 * DAY)
+    assert cagr(Decimal(100), Decimal(200), year) == pytest.approx(1.0)
+    assert cagr(Decimal(100), Decimal(400), 2 * year) == pytest.approx(1.0)
+    assert cagr(Decimal(100), Decimal(0), year) is None
+
+
+def _trade(n: int, side: Side, price: str, qty: str, fee: str, order: int) -> Trade:
+    asset = "BTC" if side == Side.BUY else "USDT"
+    quote = Decimal(price) * Decimal(qty)
+    return Trade(
+        "BTCUSDT",
+        n,
+        order,
+        "a",
+        f"c{order}",
+        side,
+        Decimal(price),
+        Decimal(qty),
+        quote,
+        Decimal(fee),
+        asset,
+        True,
+        n,
+    )
+
+
+def test_trade_pnl_fifo_with_fees_in_the_cost() -> None:
+    trades = [
+        _trade(1, Side.BUY, "100", "1", "0.001", 1),  # holds 0.999 for 100 -> unit cost 100.1001...
+        _trade(2, Side.BUY, "90", "1", "0.001", 2),  # holds 0.999 for 90
+        _trade(3, Side.SELL, "110", "0.999", "0.10989", 3),  # sells the first lot
+        _trade(4, Side.SELL, "80", "0.999", "0.07992", 4),  # sells the second at a loss
+    ]
+    first, second = trade_pnls(trades, FILTERS)
+    assert first == Decimal("109.89") - Decimal("0.10989") - Decimal("100")
+    assert second == Decimal("79.92") - Decimal("0.07992") - Decimal("90")
