@@ -9,4 +9,5 @@ urlpatterns = [
     path("portfolio/", include("apps.portfolio.api.urls")),
     path("", include("apps.candles.api.urls")),
     path("", include("apps.strategy.api.urls")),
+    path("", include("apps.backtest.api.urls")),
 ]
