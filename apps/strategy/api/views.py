@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.auth import request_user
+from apps.core.api.pagination import NewestFirstCursorPagination
 from apps.core.errors import NotFound, ValidationFailed
 from apps.execution import selectors as execution_selectors
 from apps.execution.api.serializers import FillOutputSerializer, OrderOutputSerializer
@@ -221,9 +222,10 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def orders(self, request: Request, pk: str) -> Response:
         """The strategy's orders, newest first (cursor-paginated)."""
         strategy = self.get_object()
-        rows = Order.objects.filter(account_id=strategy.account_id, strategy_id=strategy.pk).order_by("-id")
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+        rows = Order.objects.filter(account_id=strategy.account_id, strategy_id=strategy.pk)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
     @extend_schema(responses=FillOutputSerializer(many=True))
     @action(detail=True, methods=["get"])
