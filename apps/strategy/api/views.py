@@ -232,11 +232,10 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def fills(self, request: Request, pk: str) -> Response:
         """Fills of the strategy's orders, newest first (cursor-paginated)."""
         strategy = self.get_object()
-        rows = Fill.objects.filter(account_id=strategy.account_id, order__strategy_id=strategy.pk).order_by(
-            "-id"
-        )
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(FillOutputSerializer(page, many=True).data)
+        rows = Fill.objects.filter(account_id=strategy.account_id, order__strategy_id=strategy.pk)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(FillOutputSerializer(page, many=True).data)
 
 
 def _validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
