@@ -174,17 +174,25 @@ def execute_backtest(*, run_id: int, progress: ProgressHook | None = None) -> Ba
 
     A run already RUNNING or SUCCEEDED is returned as it is (a redelivered task is a no-op).
     """
+    return execute_backtest_with_outcome(run_id=run_id, progress=progress)[0]
+
+
+def execute_backtest_with_outcome(
+    *, run_id: int, progress: ProgressHook | None = None
+) -> tuple[BacktestRun, BacktestOutcome | None]:
+    """`execute_backtest`, also returning the in-memory outcome (per-candle equity for a chart)."""
     with transaction.atomic():
         run = BacktestRun.objects.select_for_update().get(pk=run_id)
         if run.status not in (BacktestStatus.QUEUED, BacktestStatus.FAILED):
-            return run
+            return run, None
         run.status = BacktestStatus.RUNNING
         run.started_at = timezone.now()
         run.error = ""
         run.progress = 0.0
         run.save(update_fields=["status", "started_at", "error", "progress"])
+    outcome = None
     try:
-        _execute(run, progress)
+        outcome = _execute(run, progress)
     except Exception as exc:  # noqa: BLE001 - any failure is the run's result, reported on it
         BacktestRun.objects.filter(pk=run.pk).update(
             status=BacktestStatus.FAILED,
@@ -192,10 +200,10 @@ def execute_backtest(*, run_id: int, progress: ProgressHook | None = None) -> Ba
             finished_at=timezone.now(),
         )
     run.refresh_from_db()
-    return run
+    return run, outcome
 
 
-def _execute(run: BacktestRun, progress: ProgressHook | None) -> None:
+def _execute(run: BacktestRun, progress: ProgressHook | None) -> BacktestOutcome:
     started = time.perf_counter()
     spec = spec_of(run)
     candles = load_arrays(symbol=run.symbol, interval=run.interval, start=run.start, end=run.end)
@@ -225,6 +233,7 @@ def _execute(run: BacktestRun, progress: ProgressHook | None) -> None:
                 "candles": len(candles),
             },
         )
+    return outcome
 
 
 def _progress_writer(run_id: int, hook: ProgressHook | None) -> ProgressHook:
