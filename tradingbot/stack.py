@@ -54,6 +54,18 @@ def process_table(host: str, port: str) -> dict[str, list[str]]:
     }
 
 
+def prepare_metrics_directory() -> Path:
+    """Metrics in multiprocess mode (docs/MONITORING.md): every child writes its counters
+    under PROMETHEUS_MULTIPROC_DIR; files left by an earlier run are removed first, or their
+    counters would be added to this run's."""
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or PROJECT_DIR / ".data" / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops us the way Ctrl-C does, so children and services are shut down."""
     raise KeyboardInterrupt
@@ -63,13 +75,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
+    prepare_metrics_directory()
     subprocess.run(_python("manage.py", "migrate", "--no-input"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     children: dict[str, subprocess.Popen[bytes]] = {}
     for name, command in process_table(host, port).items():
         children[name] = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603
     print(
         f"\ntradingbot is up: http://{host}:{port}/api/v1/  admin http://{host}:{port}/admin/  "
-        f"readiness http://{host}:{port}/health/ready/  (Ctrl-C stops)\n",
+        f"readiness http://{host}:{port}/health/ready/  dashboard http://{host}:{port}/ops/dashboard/  "
+        f"metrics http://{host}:{port}/metrics  (Ctrl-C stops)\n",
         flush=True,
     )
     exit_code = 0
