@@ -15,6 +15,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
+# Metrics of every process (gunicorn workers, Celery) are merged from here (docs/MONITORING.md).
+RUN mkdir -p /tmp/prometheus && chown app:app /tmp/prometheus
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --find-links /wheels /wheels/* && rm -rf /wheels
 WORKDIR /app
@@ -23,8 +25,6 @@ COPY --chown=app:app . /app
 RUN SECRET_KEY=collectstatic-only-key-not-used-at-runtime-000000 \
     JWT_SIGNING_KEY=collectstatic-only-key-not-used-at-runtime-000000 \
     python manage.py collectstatic --no-input
-# Metrics of every process (gunicorn workers, Celery) are merged from here (docs/MONITORING.md).
-RUN mkdir -p /tmp/prometheus && chown app:app /tmp/prometheus
 USER app
 EXPOSE 8000
 # web by default; run the worker with:  celery -A tradingbot worker -Q execution,outbox,...
