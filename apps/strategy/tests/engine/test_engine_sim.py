@@ -18,6 +18,7 @@ from apps.portfolio.models import Position
 from apps.risk.models import RiskLimits
 from apps.risk.services import activate_kill_switch, deactivate_kill_switch
 from apps.strategy.engine import step as engine_step
+from apps.strategy.engine.dispatch import is_due, supervise_running_strategies
 from apps.strategy.engine.step import run_strategy_step
 from apps.strategy.models import Strategy, StrategyStatus
 from apps.strategy.services.lifecycle import StartRefused, pause_strategy, start_strategy, stop_strategy
@@ -236,3 +237,33 @@ def test_a_fresh_start_after_stop_never_reuses_client_order_ids(sim, account, st
     assert not set(first.placed) & set(second.placed)
     assert all(cid.startswith(f"s{strategy.pk}_2-") for cid in second.placed)
     assert Order.objects.filter(strategy_id=strategy.pk).count() == 6
+
+
+def test_supervisor_pauses_every_running_strategy_while_the_kill_switch_is_on(sim, account) -> None:
+    strategies = [running_strategy(account, "GRID", GRID, name=f"g{i}") for i in range(2)]
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[bar(0, "30000", "30000", "30000", "30000")])
+    activate_kill_switch(reason="drill", actor="test")
+    result = supervise_running_strategies(now=C0_CLOSED + timedelta(seconds=1))
+    assert sorted(result.paused) == sorted(s.pk for s in strategies)
+    assert result.due == []
+    for strategy in strategies:
+        strategy.refresh_from_db()
+        assert strategy.status == StrategyStatus.PAUSED
+        assert list(strategy.events.values_list("actor", flat=True))[-1] == "kill-switch"
+    assert not Order.objects.exists()
+
+
+def test_supervisor_queues_steps_only_for_strategies_with_something_new(sim, account) -> None:
+    strategy = running_strategy(account, "GRID", GRID)
+    c0 = bar(0, "30000", "30000", "30000", "30000")
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[c0])
+    now = C0_CLOSED + timedelta(seconds=1)
+    assert supervise_running_strategies(now=now).due == [strategy.pk]  # eager: the step ran
+    assert Order.objects.filter(strategy_id=strategy.pk).count() == 3
+    sent = Order.objects.filter(strategy_id=strategy.pk, status="SUBMITTED").count()
+    assert sent == 3
+    assert supervise_running_strategies(now=now).due == []  # nothing new: no step queued
+    c1 = bar(1, "30000", "30000", "30000", "30000")
+    upsert_candles(symbol="BTCUSDT", interval="1m", candles=[c1])
+    assert not is_due(Strategy.objects.get(pk=strategy.pk), now)  # c1 has not closed at `now`
+    assert is_due(Strategy.objects.get(pk=strategy.pk), c1.close_time + timedelta(seconds=1))
