@@ -1,7 +1,7 @@
 """Backtest tables: a run (what was simulated, how, its status and fingerprint), the orders
 and fills it produced, its equity curve and its metrics.
 
-Rows are written only by `services`; orders and fills in bulk (binary COPY), because a run
+Rows are written only by `services`; orders and fills in bulk (COPY FROM STDIN), because a run
 can produce tens of thousands of them. Fills name their order by the simulated venue's
 order number inside the run, not by a foreign key, so both tables are written in one pass
 without reading ids back.

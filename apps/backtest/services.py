@@ -251,7 +251,7 @@ def _progress_writer(run_id: int, hook: ProgressHook | None) -> ProgressHook:
 
 
 def store_outcome(run_id: int, outcome: BacktestOutcome) -> None:
-    """Orders, refused intents, fills and the equity curve, each table in one binary COPY."""
+    """Orders, refused intents, fills and the equity curve, each table in one COPY FROM STDIN."""
     BacktestOrder.objects.filter(run_id=run_id).delete()
     BacktestFill.objects.filter(run_id=run_id).delete()
     BacktestEquityPoint.objects.filter(run_id=run_id).delete()
