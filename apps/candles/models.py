@@ -2,12 +2,14 @@
 
 Rows are written only through `services.upsert_candles`. Prices and volume are NUMERIC(38, 18);
 the unique index on (symbol, interval, open_time) is also the index every range read uses.
+The `*_float` columns are float8 copies the database derives (for `selectors.load_arrays`).
 """
 
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Q
+from django.db.models.functions import Cast
 
 from apps.core.decimals import money_field
 
@@ -24,6 +26,23 @@ class Candle(models.Model):
     close = money_field()
     volume = money_field()
     close_time = models.DateTimeField()
+    # float8 copies kept by PostgreSQL itself (generated, never written or read as money): the
+    # numpy loader reads these, since numeric -> float8 costs more than the rest of a range read.
+    open_float = models.GeneratedField(
+        expression=Cast("open", FloatField()), output_field=FloatField(), db_persist=True
+    )
+    high_float = models.GeneratedField(
+        expression=Cast("high", FloatField()), output_field=FloatField(), db_persist=True
+    )
+    low_float = models.GeneratedField(
+        expression=Cast("low", FloatField()), output_field=FloatField(), db_persist=True
+    )
+    close_float = models.GeneratedField(
+        expression=Cast("close", FloatField()), output_field=FloatField(), db_persist=True
+    )
+    volume_float = models.GeneratedField(
+        expression=Cast("volume", FloatField()), output_field=FloatField(), db_persist=True
+    )
 
     class Meta:
         constraints = [
