@@ -167,14 +167,17 @@ def load_recent_arrays(
     return load_arrays(symbol=symbol, interval=interval, start=start, closed_by=moment)
 
 
-def _copy_out(query: str, params: list[object]) -> bytes:
+def _copy_out(query: str, params: list[object]) -> bytearray:
+    data = bytearray()
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3 cursor: COPY is not part of the DB-API
         with raw.copy(query, params) as copy:
-            return b"".join(bytes(block) for block in copy)
+            for block in copy:
+                data += block
+    return data
 
 
-def _arrays_from_copy(data: bytes) -> CandleArrays:
+def _arrays_from_copy(data: bytes | bytearray) -> CandleArrays:
     """Parse PostgreSQL's binary COPY output of (timestamptz, float8 x 5) rows without a Python loop."""
     if not data.startswith(_COPY_SIGNATURE) or not data.endswith(_TRAILER):
         raise ValueError("not a complete binary COPY stream")

@@ -140,3 +140,15 @@ def test_arrays_slice() -> None:
     part = selectors.load_arrays(symbol="BTCUSDT", interval="1m").slice(1, 3)
     assert part.open.tolist() == [101.0, 102.0]
     assert len(part) == 2
+
+
+def test_binary_copy_parser_refuses_what_it_does_not_understand() -> None:
+    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+    assert len(selectors._arrays_from_copy(header + b"\xff\xff")) == 0
+    with pytest.raises(ValueError, match="not a complete"):
+        selectors._arrays_from_copy(header)  # no trailer: cut short
+    with pytest.raises(ValueError, match="rows are not"):
+        selectors._arrays_from_copy(header + b"\x00\x06" + b"\xff\xff")
+    wrong_count = b"\x00\x05" + (b"\x00\x00\x00\x08" + b"\x00" * 8) * 6
+    with pytest.raises(ValueError, match="layout"):
+        selectors._arrays_from_copy(header + wrong_count + b"\xff\xff")
