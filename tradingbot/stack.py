@@ -1,5 +1,11 @@
-"""Run every process of the system in the foreground: migrate, then web, Celery worker and
-Celery beat, each a child process; the first to die (or Ctrl-C) stops them all.
+"""Run every process of the system in the foreground: migrate, then web, Celery worker,
+Celery beat and the user-data stream, each a child process; the first to die (or Ctrl-C)
+stops them all.
+
+With DEMO=1 (the default of `bin/run` with no configuration) it is the paper-trading demo:
+the local Binance-compatible simulator runs as a child too (random walk, demo account), and
+`manage.py demo setup|start` creates the demo user, account, candles and a Grid strategy
+and starts it — orders, fills, positions and PnL show up within a minute.
 
 Started by `bin/run` (inside `tradingbot.embedded`, which provides DATABASE_URL/REDIS_URL).
 In production run each process under your supervisor instead (see README).
@@ -7,12 +13,16 @@ In production run each process under your supervisor instead (see README).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from apps.core.demo import SIM_API_KEY, SIM_API_SECRET
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ALL_QUEUES = "execution,outbox,risk,reconciliation,strategy,backtest"
@@ -20,6 +30,18 @@ ALL_QUEUES = "execution,outbox,risk,reconciliation,strategy,backtest"
 
 def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+SIMULATOR_PORT = os.environ.get("SIMULATOR_PORT", "9100")
+
+
+def simulator_command() -> list[str]:
+    return _python(
+        "manage.py", "run_simulator", "--port", SIMULATOR_PORT, "--symbols", "BTCUSDT,ETHUSDT",
+        "--random-walk", "--interval", "1", "--step-bps", "8", "--backfill-minutes", "240",
+        "--api-key", SIM_API_KEY, "--api-secret", SIM_API_SECRET,
+        "--balance", "USDT=100000", "--balance", "BTC=2",
+    )  # fmt: skip
 
 
 def process_table(host: str, port: str) -> dict[str, list[str]]:
@@ -51,6 +73,7 @@ def process_table(host: str, port: str) -> dict[str, list[str]]:
             "--schedule",
             str(data_dir / "celerybeat-schedule"),
         ),
+        "stream": _python("manage.py", "run_user_stream"),
     }
 
 
@@ -66,6 +89,17 @@ def prepare_metrics_directory() -> Path:
     return directory
 
 
+def _wait_for_port(port: int, child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"stack: the simulator exited with {child.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"stack: the simulator did not listen on {port} within {timeout:.0f}s")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops us the way Ctrl-C does, so children and services are shut down."""
     raise KeyboardInterrupt
@@ -78,8 +112,18 @@ def main() -> int:
     prepare_metrics_directory()
     subprocess.run(_python("manage.py", "migrate", "--no-input"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     children: dict[str, subprocess.Popen[bytes]] = {}
+    demo = os.environ.get("DEMO", "1") == "1"
+    one_shot: list[subprocess.Popen[bytes]] = []
+    if demo:
+        os.environ.setdefault("SIMULATOR_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
+        os.environ.setdefault("SIMULATOR_WS_API_URL", f"ws://127.0.0.1:{SIMULATOR_PORT}/ws-api/v3")
+        children["simulator"] = subprocess.Popen(simulator_command(), cwd=PROJECT_DIR)  # noqa: S603
+        _wait_for_port(int(SIMULATOR_PORT), children["simulator"])
+        subprocess.run(_python("manage.py", "demo", "setup"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     for name, command in process_table(host, port).items():
         children[name] = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603
+    if demo:
+        one_shot.append(subprocess.Popen(_python("manage.py", "demo", "start"), cwd=PROJECT_DIR))  # noqa: S603
     print(
         f"\ntradingbot is up: http://{host}:{port}/api/v1/  admin http://{host}:{port}/admin/  "
         f"readiness http://{host}:{port}/health/ready/  dashboard http://{host}:{port}/ops/dashboard/  "
@@ -98,7 +142,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(children)
+        _stop_all({**children, **{f"one-shot-{i}": p for i, p in enumerate(one_shot)}})
     return exit_code
 
 

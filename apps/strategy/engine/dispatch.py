@@ -26,7 +26,7 @@ from apps.candles.domain import CandleData
 from apps.candles.intervals import nominal_ms, to_ms
 from apps.core.errors import ApplicationError
 from apps.exchange.domain import Kline
-from apps.execution.models import Fill, Order
+from apps.execution.models import ExchangeAccount, Fill, Order
 from apps.execution.services.outbox import OutboxMessage
 from apps.execution.venues import adapter_for
 from apps.risk.services import kill_switch_state
@@ -113,15 +113,16 @@ def poll_candles(*, now: datetime | None = None) -> dict[str, int]:
             continue
         done.add((symbol, interval))
         try:
-            stored[f"{symbol}:{interval}"] = _poll_series(symbol, interval, account_id, now)
+            stored[f"{symbol}:{interval}"] = poll_series(symbol, interval, account_id, now)
         except Exception:  # one series failing must not stop the others
             logger.exception("candle poll failed for %s %s", symbol, interval)
     return stored
 
 
-def _poll_series(symbol: str, interval: str, account_id: int, now: datetime) -> int:
-    from apps.execution.models import ExchangeAccount  # noqa: PLC0415
-
+def poll_series(symbol: str, interval: str, account_id: int, now: datetime | None = None) -> int:
+    """Store the series' candles closed since the last stored one (or the last
+    STRATEGY_HISTORY_CANDLES); returns how many rows were new or revised."""
+    now = now or timezone.now()
     latest = candle_selectors.latest_candle(symbol=symbol, interval=interval)
     step = timedelta(milliseconds=nominal_ms(interval))
     start = latest.open_time if latest else now - step * settings.STRATEGY_HISTORY_CANDLES

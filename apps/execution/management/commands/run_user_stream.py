@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,10 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--account", type=int, help="only this account id")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
-        if options["account"]:
-            accounts = accounts.filter(pk=options["account"])
-        accounts_list = list(accounts)
+        accounts_list = self._accounts(options["account"])
+        while not accounts_list and not options["account"]:
+            # A stack started before any account exists waits for one instead of exiting.
+            self.stdout.write("no active account with API credentials yet; checking again in 10 s")
+            time.sleep(10)
+            accounts_list = self._accounts(None)
         if not accounts_list:
             raise CommandError("No active account with API credentials to stream.")
         self.stdout.write(
@@ -31,6 +34,13 @@ class Command(BaseCommand):
         )
         asyncio.run(self._run(accounts_list))
         self.stdout.write("user streams stopped")
+
+    @staticmethod
+    def _accounts(account_id: int | None) -> list[ExchangeAccount]:
+        accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
+        if account_id:
+            accounts = accounts.filter(pk=account_id)
+        return list(accounts)
 
     async def _run(self, accounts: list[ExchangeAccount]) -> None:
         stop = asyncio.Event()
