@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from apps.strategy import indicators as ind
@@ -83,6 +83,7 @@ lengths = st.integers(1, 300)
 
 @settings(max_examples=60, deadline=None)
 @given(seed=seeds, length=lengths, n=windows, ties=st.booleans())
+@example(seed=41422, length=166, n=5, ties=True)  # flat windows: pandas' online std drifts there
 def test_window_indicators_match_pandas_rolling(seed, length, n, ties):
     x = walk(seed, length, ties=ties)
     s = pd.Series(x)
@@ -90,7 +91,9 @@ def test_window_indicators_match_pandas_rolling(seed, length, n, ties):
     assert_matches(ind.highest(x, n), s.rolling(n).max())
     assert_matches(ind.lowest(x, n), s.rolling(n).min())
     upper, middle, lower = ind.bbands(x, n, 2.5)
-    std = s.rolling(n).std(ddof=0)
+    # per-window two-pass deviation: pandas' online rolling std drifts by ~1e-9 relative on
+    # flat windows of tick-rounded prices (its running sums cancel), the reference must not
+    std = s.rolling(n).apply(lambda w: np.std(w, ddof=0), raw=True)
     assert_matches(middle, s.rolling(n).mean())
     assert_matches(upper, s.rolling(n).mean() + 2.5 * std)
     assert_matches(lower, s.rolling(n).mean() - 2.5 * std)
