@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -49,7 +49,29 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return selectors.get_order_for(self.request.user, _int_or_404(self.kwargs["pk"]))
 
     @extend_schema(
-        request=OrderInputSerializer, responses={201: OrderOutputSerializer}, parameters=[IDEMPOTENCY_HEADER]
+        request=OrderInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        description=(
+            "Place an order. Preconditions: the account is yours and active, the symbol is known "
+            "and the terms pass its filters, the kill switch is off, risk approves. Idempotent "
+            "twice over: the Idempotency-Key header (required; a replay returns the stored "
+            "response) and `client_order_id` (an existing order with the same terms is returned "
+            "with 200)."
+        ),
+        responses={
+            201: OrderOutputSerializer,
+            200: OpenApiResponse(
+                OrderOutputSerializer, description="An order with this client_order_id exists."
+            ),
+            409: OpenApiResponse(
+                description="`kill_switch_active`, `client_order_id_conflict` (same id, other terms), "
+                "`idempotency_request_in_progress`."
+            ),
+            422: OpenApiResponse(
+                description="`risk_limit_exceeded` (`details.reasons`: [{code, message}]) or "
+                "`idempotency_key_reused` (same key, other request)."
+            ),
+        },
     )
     def create(self, request: Request) -> Response:
         data = _validated(OrderInputSerializer, request)
