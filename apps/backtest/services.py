@@ -14,12 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.candles import intervals
-from apps.candles.selectors import load_arrays
+from apps.candles.domain import CandleArrays
+from apps.candles.selectors import load_arrays, load_recent_arrays
 from apps.core.domain import SymbolFilters
 from apps.core.errors import ErrorCode, ValidationFailed
 from apps.exchange.matching import FeeSchedule
@@ -29,7 +31,7 @@ from apps.strategy.selectors import get_strategy_for
 
 from . import engine
 from .engine import fingerprint
-from .engine.runner import BacktestOutcome, BacktestSpec
+from .engine.runner import BacktestOutcome, BacktestSpec, warmup_candles
 from .models import BacktestEquityPoint, BacktestFill, BacktestOrder, BacktestRun, BacktestStatus
 
 DEFAULT_EXCHANGE = "binance"
@@ -206,12 +208,17 @@ def execute_backtest_with_outcome(
 def _execute(run: BacktestRun, progress: ProgressHook | None) -> BacktestOutcome:
     started = time.perf_counter()
     spec = spec_of(run)
-    candles = load_arrays(symbol=run.symbol, interval=run.interval, start=run.start, end=run.end)
-    loaded = time.perf_counter()
-    if len(candles) == 0:
+    traded = load_arrays(symbol=run.symbol, interval=run.interval, start=run.start, end=run.end)
+    if len(traded) == 0:
         raise ValidationFailed("no candles in the range.", field="start")
+    candles, warmup = traded, warmup_candles(spec)
+    if warmup:
+        history = load_recent_arrays(symbol=run.symbol, interval=run.interval, count=warmup, now=run.start)
+        warmup = len(history)
+        candles = _concat(history, traded)
+    loaded = time.perf_counter()
     data_hash = fingerprint.data_hash(candles)
-    outcome = engine.simulate(spec, candles, _progress_writer(run.pk, progress))
+    outcome = engine.simulate(spec, candles, _progress_writer(run.pk, progress), warmup=warmup)
     simulated = time.perf_counter()
     with transaction.atomic():
         store_outcome(run.pk, outcome)
@@ -220,7 +227,7 @@ def _execute(run: BacktestRun, progress: ProgressHook | None) -> BacktestOutcome
             status=BacktestStatus.SUCCEEDED,
             progress=1.0,
             finished_at=timezone.now(),
-            candle_count=len(candles),
+            candle_count=len(traded),
             data_hash=data_hash,
             result_digest=outcome.result_digest,
             metrics=outcome.metrics.to_json(),
@@ -230,10 +237,16 @@ def _execute(run: BacktestRun, progress: ProgressHook | None) -> BacktestOutcome
                 "store_s": round(stored - simulated, 4),
                 "total_s": round(stored - started, 4),
                 "steps": outcome.steps,
-                "candles": len(candles),
+                "candles": len(traded),
+                "warmup_candles": warmup,
             },
         )
     return outcome
+
+
+def _concat(first: CandleArrays, second: CandleArrays) -> CandleArrays:
+    names = ("open_time", "open", "high", "low", "close", "volume")
+    return CandleArrays(*(np.concatenate((getattr(first, n), getattr(second, n))) for n in names))
 
 
 def _progress_writer(run_id: int, hook: ProgressHook | None) -> ProgressHook:

@@ -14,6 +14,7 @@ from apps.candles.domain import CandleArrays
 from apps.core.domain import SymbolFilters
 from apps.exchange.matching import FeeSchedule, Order, Trade
 from apps.strategy.configs import StrategyConfig, StrategyKind, SwingConfig
+from apps.strategy.dsl import compile_rule
 from apps.strategy.runtime import build_runtime
 
 from . import fingerprint
@@ -51,9 +52,19 @@ class BacktestOutcome:
     candles: int
 
 
-def simulate(spec: BacktestSpec, candles: CandleArrays, progress: Progress | None = None) -> BacktestOutcome:
+def simulate(
+    spec: BacktestSpec, candles: CandleArrays, progress: Progress | None = None, *, warmup: int = 0
+) -> BacktestOutcome:
+    """Run `spec` over `candles`. The first `warmup` candles are history only: a Swing rule's
+    indicators read them (as the live runtime reads its recent candles), nothing trades on them
+    and the results (equity, metrics) start after them."""
+    history = candles.slice(0, warmup) if warmup else ()
     runtime = build_runtime(
-        strategy_id=BACKTEST_STRATEGY_ID, kind=spec.kind, config=spec.config, filters=spec.filters
+        strategy_id=BACKTEST_STRATEGY_ID,
+        kind=spec.kind,
+        config=spec.config,
+        filters=spec.filters,
+        history=history,
     )
     broker = SimulatedBroker(
         runtime=runtime,
@@ -72,9 +83,21 @@ def simulate(spec: BacktestSpec, candles: CandleArrays, progress: Progress | Non
         initial_quote=spec.initial_quote,
     )
     result = Simulation(
-        runtime=runtime, broker=broker, candles=candles, settings=settings, signals=signals
+        runtime=runtime, broker=broker, candles=candles, settings=settings, signals=signals, start=warmup
     ).run(progress)
+    if warmup:
+        result.change_index = [i - warmup for i in result.change_index]
+        result.candles = len(candles) - warmup
+        candles = candles.slice(warmup, len(candles))
     return _outcome(spec, candles, result)
+
+
+def warmup_candles(spec: BacktestSpec) -> int:
+    """Candles of history a run needs before its first traded candle (Swing rules' windows)."""
+    if not isinstance(spec.config, SwingConfig):
+        return 0
+    rules = (compile_rule(spec.config.entry), compile_rule(spec.config.exit))
+    return max(rule.recommended_history for rule in rules)
 
 
 def _outcome(spec: BacktestSpec, candles: CandleArrays, result: SimulationResult) -> BacktestOutcome:

@@ -102,7 +102,9 @@ class Simulation:
         candles: CandleArrays,
         settings: SimulationSettings,
         signals: SwingSignals | None = None,
+        start: int = 0,
     ) -> None:
+        self.start = start  # candles before it are history only (indicator warm-up)
         self.runtime = runtime
         self.broker = broker
         self.candles = candles
@@ -116,14 +118,14 @@ class Simulation:
     def run(self, progress: Progress | None = None) -> SimulationResult:
         n = len(self.candles)
         pending: list[Intent] = []
-        i = 0
-        last_report = -1
+        i = self.start
+        last_report = i - 1
         report_every = max(n // 200, 1)
         while i < n:
             pending = self._process(i, pending)
             self.result.steps += 1
             if progress is not None and i - last_report >= report_every:
-                progress(i + 1, n)
+                progress(i + 1 - self.start, n - self.start)
                 last_report = i
             if pending:
                 i += 1
@@ -132,7 +134,7 @@ class Simulation:
             else:
                 i = self.scanner.next_needed(i + 1, self._reach())
         if progress is not None:
-            progress(n, n)
+            progress(n - self.start, n - self.start)
         return self.result
 
     # -- one candle ----------------------------------------------------------------------

@@ -168,3 +168,23 @@ def test_a_run_that_fails_reports_why(user, market) -> None:
     run = execute_backtest(run_id=create_backtest(owner=user, request=request, enqueue=False).pk)
     assert run.status == BacktestStatus.FAILED
     assert "no candles" in run.error
+
+
+def test_swing_run_loads_history_before_the_start_for_its_rules(user, market) -> None:
+    config = {
+        "entry": "crosses_above(sma(close, 20), sma(close, 50))",
+        "exit": "crosses_below(sma(close, 20), sma(close, 50))",
+        "sizing_mode": "quote",
+        "sizing_value": "500",
+    }
+    start = START + timedelta(minutes=1000)
+    request = BacktestRequest(
+        kind="SWING", config=config, symbol="BTCUSDT", interval="1m", start=start, end=END
+    )
+    run = execute_backtest(run_id=create_backtest(owner=user, request=request, enqueue=False).pk)
+    assert run.status == BacktestStatus.SUCCEEDED, run.error
+    assert run.candle_count == 2000
+    assert run.timings["warmup_candles"] == 51  # SMA(50) crossing: 50 candles and the one before
+    first = run.orders.order_by("id").first()
+    assert first is not None
+    assert first.created_at >= start

@@ -7,12 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 
 from apps.backtest.engine import BacktestSpec, simulate
 from apps.backtest.engine import simulator as simulator_module
 from apps.backtest.engine.scan import EVERY_CANDLE
 from apps.exchange.matching import FeeSchedule
+from apps.strategy import indicators
 from apps.strategy.configs import StrategyKind, parse_config
 
 from .helpers import FILTERS, synthetic
@@ -104,3 +106,15 @@ def test_final_equity_is_the_balances_marked_at_the_last_close(kind, candles) ->
     assert outcome.equity.points[-1].quote == quote
     assert outcome.metrics.final_equity == (quote + base * last_close).quantize(Decimal("1e-8"))
     assert outcome.metrics.fills == len(outcome.trades)
+
+
+def test_swing_warmup_candles_feed_the_rules_but_never_trade(candles) -> None:
+    warmup = 300
+    outcome = simulate(spec(StrategyKind.SWING), candles, warmup=warmup)
+    fast, slow = indicators.sma(candles.close, 20), indicators.sma(candles.close, 50)
+    crosses = np.flatnonzero(indicators.crosses_above(fast, slow))
+    first_signal = int(crosses[crosses >= warmup][0])
+    assert outcome.trades[0].time_ms == int(candles.open_time[first_signal + 1])
+    assert outcome.candles == len(candles) - warmup
+    assert outcome.equity.start_ms == int(candles.open_time[warmup])
+    assert len(outcome.equity.per_candle) == len(candles) - warmup
