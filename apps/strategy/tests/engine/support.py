@@ -33,10 +33,12 @@ def path(c: CandleData) -> list[Decimal]:
     return [c.open, c.low, c.high, c.close] if c.close >= c.open else [c.open, c.high, c.low, c.close]
 
 
-def trade_candle(sim: SimulatorServer, account: ExchangeAccount, c: CandleData) -> None:
+def trade_candle(
+    sim: SimulatorServer, account: ExchangeAccount, c: CandleData, symbol: str = "BTCUSDT"
+) -> None:
     """Move the simulator's market along the candle, then bring its trades into our books."""
     for price in path(c):
-        sim.set_price("BTCUSDT", price)
+        sim.set_price(symbol, price)
     execution.reconcile_account(account_id=account.pk, trigger="test")
 
 
