@@ -20,3 +20,22 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS (manage.py check --deploy; docs/SECURITY.md). TLS terminates at the reverse proxy,
+# which also redirects plain HTTP; Django sends HSTS on requests that arrived over HTTPS (per
+# X-Forwarded-Proto). SECURE_SSL_REDIRECT=true when Django faces clients without such a proxy.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes and scrapes from inside
+# Silenced only while the matching setting is off on purpose: W008, the proxy redirects;
+# W021, HSTS preloading commits the whole domain and is its owner's decision.
+SILENCED_SYSTEM_CHECKS = [
+    check
+    for check, deliberately_off in (
+        ("security.W008", not SECURE_SSL_REDIRECT),
+        ("security.W021", not SECURE_HSTS_PRELOAD),
+    )
+    if deliberately_off
+]
