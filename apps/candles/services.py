@@ -71,7 +71,8 @@ def upsert_candles(*, symbol: str, interval: str, candles: Iterable[CandleData])
     candle writes nothing (one transaction).
 
     Rows stream through COPY into a temporary table, then one INSERT … ON CONFLICT DO UPDATE
-    moves them: hundreds of thousands of rows a second instead of one round trip per row.
+    moves them: no round trip per row (bench/candles_load.py: about 65,000 new rows a second
+    on two CPUs, most of it PostgreSQL's index and heap work).
     """
     check_series(symbol=symbol, interval=interval)
     table = Candle._meta.db_table
