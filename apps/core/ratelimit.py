@@ -29,12 +29,14 @@ class GroupRateLimit(BaseThrottle):
             return True
         group = getattr(view, "ratelimit_group", "default")
         rates = settings.RATE_LIMITS.get(group, settings.RATE_LIMITS["default"])
-        keys = ["ip"]
+        keys: list[tuple[str, Any]] = [("ip", "ip")]
         if request.user and request.user.is_authenticated:
-            keys.insert(0, "user")
-        for key in keys:
+            keys.insert(0, ("user", "user"))
+        # A view may count by more: the token endpoint also counts per submitted username.
+        keys += list(getattr(view, "ratelimit_extra_keys", {}).items())
+        for name, key in keys:
             try:
-                usage = get_usage(request, group=f"{group}:{key}", key=key, rate=rates[key], increment=True)
+                usage = get_usage(request, group=f"{group}:{name}", key=key, rate=rates[name], increment=True)
             except redis.RedisError:
                 # Rate limits protect capacity, not money: with the counter store down we let
                 # the request through (the kill switch, not this, is the fail-closed control).
