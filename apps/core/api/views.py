@@ -18,8 +18,16 @@ class MeOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _submitted_username(group: str, request: Request) -> str:
+    """Password guessing against one account from many addresses is limited per username."""
+    data = request.data if hasattr(request, "data") else {}
+    username = data.get("username", "") if hasattr(data, "get") else ""
+    return str(username).strip().lower()[:150]
+
+
 class TokenObtainView(TokenObtainPairView):
     ratelimit_group = "auth"
+    ratelimit_extra_keys = {"username": _submitted_username}
 
 
 class TokenRenewView(TokenRefreshView):
