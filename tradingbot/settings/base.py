@@ -182,6 +182,8 @@ RATE_LIMITS = {
     "auth": {
         "user": env.str("RATE_LIMIT_AUTH_USER", default="30/m"),
         "ip": env.str("RATE_LIMIT_AUTH_IP", default="60/m"),
+        # token requests per submitted username, whatever the address (password guessing)
+        "username": env.str("RATE_LIMIT_AUTH_USERNAME", default="10/m"),
     },
 }
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
