@@ -239,7 +239,7 @@ def run_all(events: int, aggregates: int, batch_size: int) -> list[ScenarioResul
 def _relay_statement_kind(sql: str) -> str:
     if "FOR UPDATE" in sql:
         return "SELECT ... FOR UPDATE SKIP LOCKED (claim)"
-    if sql.startswith("SELECT") and " OR " in sql:
+    if sql.startswith("SELECT") and (" OR " in sql or "unnest(" in sql):
         return "SELECT earlier pending events per aggregate"
     return benchlib.statement_kind(sql)
 

@@ -169,7 +169,12 @@ class OutboxEvent(models.Model):
             models.Index(
                 fields=["id"], condition=Q(published_at__isnull=True), name="execution_outbox_pending_idx"
             ),
-            models.Index(fields=["aggregate_type", "aggregate_id", "id"]),
+            # The relay's "earlier pending event of this aggregate?" check reads only pending rows.
+            models.Index(
+                fields=["aggregate_type", "aggregate_id", "id"],
+                condition=Q(published_at__isnull=True),
+                name="outbox_agg_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

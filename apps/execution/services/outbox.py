@@ -3,8 +3,10 @@
 Relay: claim a batch of unpublished rows with `FOR UPDATE SKIP LOCKED` (several relays may
 run), keep per-aggregate id order (an aggregate whose earlier event is held by another relay
 is left for later), hand each event to the registered in-process consumers inside a
-savepoint, mark it published in the same transaction. A failing consumer puts the event (and
-the rest of its aggregate in this batch) back with exponential backoff. Delivery is
+savepoint, mark it published in the same transaction. The batch is first delivered inside a
+single savepoint; only when a consumer fails is it rolled back and redelivered with a savepoint
+per event, so that the failing event (and the rest of its aggregate in this batch) is put back
+with exponential backoff while the other aggregates go through. Delivery is
 at-least-once; consumers record processed event ids, so the effect is exactly-once.
 """
 
@@ -95,41 +97,101 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
         )
         if not rows:
             return 0, 0
-        blocked = _aggregates_with_earlier_pending(rows)
-        done: list[int] = []
-        failed: set[tuple[str, str]] = set(blocked)
-        for row in rows:
-            aggregate = (row.aggregate_type, row.aggregate_id)
-            if aggregate in failed:
-                continue
-            error = _deliver(row)
-            if error is None:
-                done.append(row.pk)
-            else:
-                failed.add(aggregate)
-                _schedule_retry(row, error, now)
+        # Per aggregate, only events with an id below its stop are delivered in this batch.
+        stop_at = dict.fromkeys(_aggregates_with_earlier_pending(rows), 0)
+        failure = _deliver_batch(_deliverable(rows, stop_at))
+        if failure is None:
+            done = [row.pk for row in _deliverable(rows, stop_at)]
+        else:
+            row, error = failure
+            _schedule_retry(row, error, now)
+            stop_at[_aggregate(row)] = row.pk
+            done = _deliver_one_by_one(_deliverable(rows, stop_at), now)
         if done:
             OutboxEvent.objects.filter(pk__in=done).update(published_at=now)
         return len(done), len(rows)
 
 
+def _aggregate(row: OutboxEvent) -> tuple[str, str]:
+    return (row.aggregate_type, row.aggregate_id)
+
+
+def _deliverable(rows: list[OutboxEvent], stop_at: dict[tuple[str, str], int]) -> list[OutboxEvent]:
+    return [row for row in rows if row.pk < stop_at.get(_aggregate(row), row.pk + 1)]
+
+
+class _ConsumerFailed(Exception):
+    """Raised inside the batch savepoint to roll back every consumer's work of the batch."""
+
+
+def _deliver_batch(rows: list[OutboxEvent]) -> tuple[OutboxEvent, str] | None:
+    """Fast path: every event of the batch to its consumers inside one savepoint (two round
+    trips for the batch instead of two per event and consumer). On the first failure the
+    savepoint is rolled back, so no consumer's work of this batch is kept, and the failing
+    event is returned; the caller then redelivers the rest one by one."""
+    if not any(_consumers.get(row.event_type) for row in rows):
+        return None
+    failure: tuple[OutboxEvent, str] | None = None
+    try:
+        with transaction.atomic():
+            for row in rows:
+                message = _message(row)
+                for name, handler in list(_consumers.get(row.event_type, {}).items()):
+                    try:
+                        handler(message)
+                    except Exception as exc:
+                        logger.exception("outbox consumer %s failed on event %s", name, row.pk)
+                        failure = (row, f"{name}: {type(exc).__name__}: {exc}")
+                        raise _ConsumerFailed from exc
+    except _ConsumerFailed:
+        pass
+    return failure
+
+
+def _deliver_one_by_one(rows: list[OutboxEvent], now: datetime) -> list[int]:
+    """Slow path after a failure: a savepoint per event and consumer, so that one failing
+    consumer holds back only its own aggregate (from the failing event on)."""
+    done: list[int] = []
+    failed: set[tuple[str, str]] = set()
+    for row in rows:
+        aggregate = _aggregate(row)
+        if aggregate in failed:
+            continue
+        error = _deliver(row)
+        if error is None:
+            done.append(row.pk)
+        else:
+            failed.add(aggregate)
+            _schedule_retry(row, error, now)
+    return done
+
+
 def _aggregates_with_earlier_pending(rows: list[OutboxEvent]) -> set[tuple[str, str]]:
     """Aggregates whose older unpublished event is not in this batch (held by another relay
-    or backing off): delivering ours now would break their order."""
+    or backing off): delivering ours now would break their order. One statement for the
+    whole batch, answered from the partial index of pending events per aggregate."""
     first_ids: dict[tuple[str, str], int] = {}
     for row in rows:
-        first_ids.setdefault((row.aggregate_type, row.aggregate_id), row.pk)
-    condition = Q()
-    for (agg_type, agg_id), first_id in first_ids.items():
-        condition |= Q(aggregate_type=agg_type, aggregate_id=agg_id, id__lt=first_id)
-    earlier = OutboxEvent.objects.filter(condition, published_at__isnull=True).values_list(
-        "aggregate_type", "aggregate_id"
-    )
-    return set(earlier)
+        first_ids.setdefault(_aggregate(row), row.pk)
+    table = connection.ops.quote_name(OutboxEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT f.aggregate_type, f.aggregate_id "  # noqa: S608 - model table name
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS f(aggregate_type, aggregate_id, first_id) "
+            f"WHERE EXISTS (SELECT 1 FROM {table} AS o WHERE o.published_at IS NULL "
+            "AND o.aggregate_type = f.aggregate_type AND o.aggregate_id = f.aggregate_id "
+            "AND o.id < f.first_id)",
+            [
+                [agg_type for agg_type, _ in first_ids],
+                [agg_id for _, agg_id in first_ids],
+                list(first_ids.values()),
+            ],
+        )
+        return {(agg_type, agg_id) for agg_type, agg_id in cursor.fetchall()}
 
 
-def _deliver(row: OutboxEvent) -> str | None:
-    message = OutboxMessage(
+def _message(row: OutboxEvent) -> OutboxMessage:
+    return OutboxMessage(
         id=row.pk,
         aggregate_type=row.aggregate_type,
         aggregate_id=row.aggregate_id,
@@ -137,6 +199,10 @@ def _deliver(row: OutboxEvent) -> str | None:
         payload=row.payload,
         created_at=row.created_at,
     )
+
+
+def _deliver(row: OutboxEvent) -> str | None:
+    message = _message(row)
     for name, handler in list(_consumers.get(row.event_type, {}).items()):
         try:
             with transaction.atomic():

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -93,6 +94,32 @@ def test_failing_consumer_holds_back_its_aggregate_with_backoff(delivered) -> No
     unregister_consumer(event_type="test.event", name="flaky")
     OutboxEvent.objects.filter(pk=ids[0]).update(next_attempt_at=timezone.now())
     assert services.relay_outbox() == 3
+
+
+@pytest.mark.django_db
+def test_a_failing_consumer_keeps_no_work_of_its_failed_event_and_others_are_done_once(delivered) -> None:
+    """The batch is delivered in one savepoint; after a failure it is rolled back and
+    redelivered event by event. A consumer writing a unique row per event proves that no work
+    is kept twice (a second row would violate the unique name) and none of the failed event."""
+
+    def writer(message: OutboxMessage) -> None:
+        Group.objects.create(name=f"outbox-{message.id}")
+        if message.aggregate_id == "0" and message.payload["n"] == 2:
+            raise RuntimeError("consumer bug")
+
+    services.register_consumer(event_type="test.event", name="writer", handler=writer)
+    ids = emit_many(6, aggregates=2)  # aggregate 0: ids[0], ids[2] (fails), ids[4]
+
+    assert services.relay_outbox() == 4
+
+    written = set(Group.objects.filter(name__startswith="outbox-").values_list("name", flat=True))
+    assert written == {f"outbox-{ids[i]}" for i in (0, 1, 3, 5)}
+    assert set(OutboxEvent.objects.filter(published_at__isnull=True).values_list("pk", flat=True)) == {
+        ids[2],
+        ids[4],
+    }
+    failed = OutboxEvent.objects.get(pk=ids[2])
+    assert (failed.attempts, "consumer bug" in failed.last_error) == (1, True)
 
 
 @pytest.mark.django_db(transaction=True)
