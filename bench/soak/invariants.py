@@ -9,7 +9,8 @@ The rules (docs/RELIABILITY.md has the reasoning):
 - fills: every venue trade appears exactly once as a fill, with the venue's quantity, price,
   commission and order; no fill exists that the venue did not trade;
 - orders: every venue order is one of ours, once; our status and cumulative quantity equal
-  the venue's; an order of ours the venue never saw was refused before it left (REJECTED);
+  the venue's; an order of ours the venue never saw is REJECTED, or was CANCELED before any
+  send attempt;
   nothing is left half-way (NEW, CANCEL_REQUESTED) once the run has settled;
 - positions: per symbol, our quantity is the signed sum of the venue's trades;
 - balances: per asset, our derived total and the venue's own total both equal the initial
@@ -247,11 +248,16 @@ def check_orders(books: AccountBooks) -> list[Discrepancy]:
             continue
         if mine.status in UNSETTLED:
             found.append(_d(ORDER_UNSETTLED, books, symbol, f"{cid} still {mine.status}"))
-        elif mine.status != "REJECTED":
-            found.append(
-                _d(ORDER_MISSING_ON_VENUE, books, symbol, f"{cid} is {mine.status} here, unknown there")
-            )
+        elif not _may_be_unknown_to_venue(mine):
+            detail = f"{cid} is {mine.status} here ({len(mine.attempts)} send attempts), unknown there"
+            found.append(_d(ORDER_MISSING_ON_VENUE, books, symbol, detail))
     return found
+
+
+def _may_be_unknown_to_venue(order: BookOrder) -> bool:
+    """REJECTED: refused before it left, by the venue, or found lost by reconciliation. An
+    order canceled (or expired) before any send attempt never left either."""
+    return order.status == "REJECTED" or (order.status in ("CANCELED", "EXPIRED") and not order.attempts)
 
 
 def _compare_order(books: AccountBooks, mine: BookOrder, theirs: VenueOrder) -> list[Discrepancy]:

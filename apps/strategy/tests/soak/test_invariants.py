@@ -147,6 +147,14 @@ def test_an_order_we_think_is_live_but_the_venue_never_saw() -> None:
     assert kinds(books) == ["order_missing_on_venue"]
 
 
+def test_only_an_order_never_sent_may_be_canceled_without_the_venue_knowing_it() -> None:
+    books = consistent()
+    books.orders.append(BookOrder("BTCUSDT", "withdrawn", "CANCELED", D(0)))  # canceled before sending
+    assert kinds(books) == []
+    books.orders.append(BookOrder("BTCUSDT", "sent", "CANCELED", D(0), (T0,)))  # sent, then "canceled"
+    assert kinds(books) == ["order_missing_on_venue"]
+
+
 def test_a_position_off_the_venue_trades_is_reported() -> None:
     books = consistent()
     books.positions["BTCUSDT"] = D("0.002")
