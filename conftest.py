@@ -28,6 +28,26 @@ def _clean_cache_keys() -> Iterator[None]:
 
 
 @pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Tasks run inline, for tests about a task's logic rather than its delivery.
+
+    The app reads Django settings under the CELERY_ namespace and a value set on `app.conf`
+    shadows the setting for good, so both spellings are set and both are put back exactly
+    as they were (not to False: a later test overriding the setting must still win).
+    """
+    from tradingbot.celery import app  # noqa: PLC0415 - import the app only where needed
+
+    keys = ("task_always_eager", "CELERY_TASK_ALWAYS_EAGER")
+    changes = app.conf.changes
+    saved = {k: changes[k] for k in keys if k in changes}
+    app.conf.update(task_always_eager=True, CELERY_TASK_ALWAYS_EAGER=True)
+    yield
+    for key in keys:
+        changes.pop(key, None)
+    changes.update(saved)
+
+
+@pytest.fixture
 def user(db):
     return UserFactory.create()
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from apps.candles.services import upsert_candles
 from apps.candles.synthetic import SyntheticParams, synthetic_candles
 from apps.execution.tests.factories import btcusdt
 from apps.strategy.tests.factories import StrategyFactory, grid_config
-from tradingbot.celery import app as celery_app
 
 from .helpers import START
 
@@ -39,11 +37,8 @@ def market(db) -> None:
 
 
 @pytest.fixture
-def eager() -> Iterator[None]:
-    # The app reads Django settings under the CELERY_ namespace: set both spellings.
-    celery_app.conf.update(task_always_eager=True, CELERY_TASK_ALWAYS_EAGER=True)
-    yield
-    celery_app.conf.update(task_always_eager=False, CELERY_TASK_ALWAYS_EAGER=False)
+def eager(celery_eager: None) -> None:
+    """Tasks inline (the root conftest's fixture sets and restores it exactly)."""
 
 
 def _body(**overrides: object) -> dict:
