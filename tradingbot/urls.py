@@ -16,3 +16,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+# API paths answer Django's own errors in the API's JSON error shape (apps/core/api/error_views.py).
+handler400 = "apps.core.api.error_views.bad_request"
+handler404 = "apps.core.api.error_views.not_found"
+handler500 = "apps.core.api.error_views.server_error"

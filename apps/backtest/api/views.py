@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from apps.backtest import selectors, services
 from apps.backtest.models import BacktestRun
 from apps.core.api.auth import request_user
+from apps.core.errors import NotFound
 
 from .serializers import (
     BacktestEquityOutputSerializer,
@@ -45,7 +46,10 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.runs_for(request_user(self.request))
 
     def get_object(self) -> BacktestRun:
-        return selectors.get_run_for(request_user(self.request), int(self.kwargs["pk"]))
+        pk = str(self.kwargs["pk"])
+        if not (pk.isascii() and pk.isdigit()):  # the route takes any path segment
+            raise NotFound("No such backtest.")
+        return selectors.get_run_for(request_user(self.request), int(pk))
 
     @extend_schema(
         request=BacktestInputSerializer,

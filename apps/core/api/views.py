@@ -12,6 +12,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 
 class MeOutputSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="May be empty.")  # not format=email: "" is valid
+
     class Meta:
         model = get_user_model()
         fields = ("id", "username", "email", "is_staff")

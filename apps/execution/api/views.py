@@ -125,7 +125,13 @@ class AccountViewSet(
     def get_object(self) -> ExchangeAccount:
         return selectors.get_account_for(self.request.user, _int_or_404(self.kwargs["pk"]))
 
-    @extend_schema(request=AccountInputSerializer, responses={201: AccountOutputSerializer})
+    @extend_schema(
+        request=AccountInputSerializer,
+        responses={
+            201: AccountOutputSerializer,
+            409: OpenApiResponse(description="`conflict`: you already have an account with this name."),
+        },
+    )
     def create(self, request: Request) -> Response:
         data = _validated(AccountInputSerializer, request)
         account = services.create_account(owner=request_user(request), **data)
@@ -139,6 +145,6 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request)
 
 
 def _int_or_404(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # int() refuses some digits, e.g. '²'
         raise NotFound("No such object.")
     return int(value)

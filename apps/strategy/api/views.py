@@ -248,7 +248,7 @@ def _expected_version(request: Request, body_version: int | None) -> int:
     header = request.headers.get("If-Match")
     if header is not None:
         value = header.strip().strip('"')
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # int() refuses some digits, e.g. '²'
             raise ValidationFailed("If-Match must be the strategy version number.", field="If-Match")
         return int(value)
     if body_version is None:
@@ -257,6 +257,6 @@ def _expected_version(request: Request, body_version: int | None) -> int:
 
 
 def _int_or_404(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # int() refuses some digits, e.g. '²'
         raise NotFound("No such strategy.")
     return int(value)
