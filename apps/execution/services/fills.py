@@ -2,8 +2,9 @@
 
 The order row is locked first, so every delivery of fills for one order (stream,
 reconciliation, retries) is serialized; the fill's unique key (account, symbol, trade id)
-then makes a duplicate a counted no-op. Quantities, average price and status are recomputed
-from the stored fills, so the result does not depend on delivery order.
+then makes a duplicate a counted no-op (the insert skips a conflicting row: the check and
+the insert are one statement). Quantities, average price and status follow from the
+cumulative quantity, so the result does not depend on delivery order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from prometheus_client import Counter
 
 from apps.core.decimals import DECIMAL_PLACES
@@ -71,30 +72,17 @@ def apply_fill(*, report: FillReport) -> FillResult:
     try:
         with transaction.atomic():
             order = lock_order(report.order_id)
-            if Fill.objects.filter(
-                account_id=order.account_id, symbol=order.symbol, exchange_fill_id=report.exchange_fill_id
-            ).exists():
-                FILLS_DUPLICATE.inc()
-                return FillResult(FillOutcome.DUPLICATE, order, None)
-            if order.filled_quantity + report.quantity > order.quantity:
+            overfills = order.filled_quantity + report.quantity > order.quantity
+            if overfills and not _is_stored(order, report):
                 raise OrderOverfilled(
                     f"Fill {report.exchange_fill_id} would fill {order.filled_quantity + report.quantity} "
                     f"of an order for {order.quantity}.",
                     field="quantity",
                 )
-            fill = Fill.objects.create(
-                account_id=order.account_id,
-                order=order,
-                symbol=order.symbol,
-                exchange_fill_id=report.exchange_fill_id,
-                price=report.price,
-                quantity=report.quantity,
-                quote_quantity=report.quote_quantity,
-                commission=report.commission,
-                commission_asset=report.commission_asset,
-                is_maker=report.is_maker,
-                executed_at=report.executed_at,
-            )
+            fill = _new_fill(order, report)
+            if overfills or not _insert_once(fill):
+                FILLS_DUPLICATE.inc()
+                return FillResult(FillOutcome.DUPLICATE, order, None)
             _update_order_from_fills(order, fill)
             emit_event(
                 aggregate_type="account",
@@ -106,12 +94,64 @@ def apply_fill(*, report: FillReport) -> FillResult:
         _record_overfill(report)
         raise
     except IntegrityError:
-        # Another transaction inserted this trade id for a different order of the account:
-        # still a duplicate delivery of one venue trade.
+        # The unique trade id is settled by the insert itself (a concurrent insert of the same
+        # trade for another order of the account is waited for, then skipped). Any other
+        # integrity error is counted as a dropped delivery, as it always was.
         FILLS_DUPLICATE.inc()
         return FillResult(FillOutcome.DUPLICATE, Order.objects.get(pk=report.order_id), None)
     FILLS_APPLIED.inc()
     return FillResult(FillOutcome.APPLIED, order, fill)
+
+
+def _is_stored(order: Order, report: FillReport) -> bool:
+    return Fill.objects.filter(
+        account_id=order.account_id, symbol=order.symbol, exchange_fill_id=report.exchange_fill_id
+    ).exists()
+
+
+def _new_fill(order: Order, report: FillReport) -> Fill:
+    return Fill(
+        account_id=order.account_id,
+        order=order,
+        symbol=order.symbol,
+        exchange_fill_id=report.exchange_fill_id,
+        price=report.price,
+        quantity=report.quantity,
+        quote_quantity=report.quote_quantity,
+        commission=report.commission,
+        commission_asset=report.commission_asset,
+        is_maker=report.is_maker,
+        executed_at=report.executed_at,
+    )
+
+
+# The columns of the unique constraint execution_fill_exchange_id_uniq (PostgreSQL refuses an
+# ON CONFLICT target that matches no unique index, so a change there fails loudly).
+_DEDUP_COLUMNS = "account_id, symbol, exchange_fill_id"
+
+
+def _insert_once(fill: Fill) -> bool:
+    """`INSERT … ON CONFLICT (account, symbol, trade id) DO NOTHING RETURNING id`: the dedup
+    check and the insert in one statement. False when the venue trade is already stored (for
+    this order or another of the account); otherwise `fill` is saved and has its id."""
+    meta = Fill._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(fill, add=True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608 - model metadata
+            f"ON CONFLICT ({_DEDUP_COLUMNS}) DO NOTHING RETURNING {quote(meta.pk.column)}",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    fill.pk = row[0]
+    fill._state.adding = False
+    fill._state.db = connection.alias
+    return True
 
 
 def _update_order_from_fills(order: Order, fill: Fill) -> None:

@@ -159,3 +159,49 @@ def test_twenty_threads_delivering_one_fill_record_it_once() -> None:
     assert OutboxEvent.objects.filter(event_type="fill.recorded", payload__order_id=order.pk).count() == 1
     order.refresh_from_db()
     assert (order.filled_quantity, order.status) == (Decimal("0.25"), OrderStatus.PARTIALLY_FILLED)
+
+
+@pytest.mark.django_db
+def test_duplicate_of_the_completing_fill_is_a_duplicate_not_an_overfill() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"))
+    services.apply_fill(report=report(order, 1, "0.4"))
+    services.apply_fill(report=report(order, 2, "0.6"))
+
+    result = services.apply_fill(report=report(order, 2, "0.6"))
+
+    assert result.outcome is FillOutcome.DUPLICATE
+    assert not OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.OVERFILL_REJECTED).exists()
+    assert OutboxEvent.objects.filter(payload__order_id=order.pk).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_trade_delivered_concurrently_for_two_orders_of_the_account_is_recorded_once() -> None:
+    first = OrderFactory.create(quantity=Decimal("1"))
+    second = OrderFactory.create(account=first.account, quantity=Decimal("1"))
+    barrier = threading.Barrier(10)
+    outcomes: list[FillOutcome] = []
+    errors: list[BaseException] = []
+
+    def deliver(order: Order) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(services.apply_fill(report=report(order, 501, "0.25")).outcome)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(o,)) for o in [first, second] * 5]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert outcomes.count(FillOutcome.APPLIED) == 1
+    assert Fill.objects.filter(account=first.account, exchange_fill_id=501).count() == 1
+    assert OutboxEvent.objects.filter(event_type="fill.recorded", payload__exchange_fill_id=501).count() == 1
+    filled = sorted(
+        Order.objects.filter(pk__in=[first.pk, second.pk]).values_list("filled_quantity", flat=True)
+    )
+    assert filled == [Decimal("0"), Decimal("0.25")]
