@@ -1,4 +1,4 @@
-"""Run the three benchmarks one after the other, then print a Markdown summary of the figures.
+"""Run the benchmarks one after the other, then print a Markdown summary of the figures.
 
 Each benchmark runs in its own process and writes bench/results/<name>.json (git-ignored);
 the summary is built from those files, so `--summary-only` reprints it without re-running.
@@ -20,11 +20,15 @@ BENCHMARKS: dict[str, list[str]] = {
     "fills": [],
     "outbox": [],
     "order_intake": [],
+    "validate_order": [],
+    "reconciliation": [],
 }
 QUICK: dict[str, list[str]] = {  # a smoke test of the scripts, not figures to publish
     "fills": ["--orders", "50", "--processes", "1"],
     "outbox": ["--events", "5000"],
     "order_intake": ["--workers", "2", "--concurrency-per-worker", "1", "--warmup", "1", "--duration", "3"],
+    "validate_order": ["--calls", "200", "--open-orders", "0,100"],
+    "reconciliation": ["--orders", "100", "--symbols", "5", "--fill-symbols", "1"],
 }
 
 
@@ -107,7 +111,47 @@ def summary() -> str:
                 f"{_lat(r['client_latency_ms'])} | {server.get('p50', 0):.2f} / {server.get('p99', 0):.2f} | "
                 f"{r['statuses']} |"
             )
+    lines += _validate_order_lines(_load("validate_order"))
+    lines += _reconciliation_lines(_load("reconciliation"))
     return "\n".join(lines)
+
+
+def _validate_order_lines(data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    lines = [
+        "",
+        f"validate_order ({data['calls']} calls per scenario, one process)",
+        "",
+        "| open orders | scenario | per call p50 / p95 / p99 ms | SQL per call |",
+        "| --- | --- | --- | --- |",
+    ]
+    for run in data["runs"]:
+        for s in run["scenarios"]:
+            kind = "cached" if "cached" in s["name"] and "uncached" not in s["name"] else "uncached"
+            sql = run["sql_per_call"][kind] if s["name"].startswith("validate_order") else ""
+            name = f"{s['name']}{_other(s['other_cpu_pct'])}"
+            lines.append(f"| {run['open_orders']} | {name} | {_lat(s['latency_ms'])} | {sql} |")
+    return lines
+
+
+def _reconciliation_lines(data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    lines = [
+        "",
+        f"Reconciliation ({data['orders']} open orders over {data['symbols']} symbols; weight budget "
+        f"{data['weight_usable_per_minute']} usable of {data['weight_limit_per_minute']} per minute)",
+        "",
+        "| run | seconds | requests | weight | orders checked | fills repaired |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['run']} | {r['seconds']} | {r['requests']} | {r['weight']} | {r.get('orders_checked', '')} | "
+        f"{r.get('fills_repaired', '')} |"
+        for r in data["runs"]
+    ]
+    return lines
 
 
 def main() -> None:
