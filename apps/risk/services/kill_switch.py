@@ -7,6 +7,7 @@ start and running ones pause; cancels still go through. Deactivation is always m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,12 +40,32 @@ def kill_switch_state() -> KillSwitchState:
         raw = redis_keys.client().hgetall(redis_keys.key("kill-switch"))
     except redis.RedisError as exc:
         return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
+    if not raw:
+        return _restored_from_audit()
     changed = raw.get("changed_at")  # type: ignore[union-attr]
     return KillSwitchState(
         active=raw.get("active") == "1",  # type: ignore[union-attr]
         reason=raw.get("reason", ""),  # type: ignore[union-attr]
         actor=raw.get("actor", ""),  # type: ignore[union-attr]
         changed_at=datetime.fromtimestamp(float(changed), tz=UTC) if changed else None,
+    )
+
+
+def _restored_from_audit() -> KillSwitchState:
+    """The flag is missing: Redis lost its data (restart without persistence, failover,
+    eviction, flush). The audit row of the last change — written on every change — decides,
+    and the flag is stored again; never "off" by default once the switch has been used."""
+    try:
+        last = KillSwitchChange.objects.order_by("-id").first()
+    except Exception as exc:  # noqa: BLE001 - neither store answers: fail closed
+        return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
+    if last is None:
+        return KillSwitchState(active=False, reason="", actor="", changed_at=None)
+    logger.warning("kill switch flag missing in Redis; restored from the audit (active=%s)", last.active)
+    with contextlib.suppress(ServiceUnavailable):
+        _store(active=last.active, reason=last.reason, actor=last.actor, changed_at=last.created_at)
+    return KillSwitchState(
+        active=last.active, reason=last.reason, actor=last.actor, changed_at=last.created_at
     )
 
 
@@ -74,7 +95,7 @@ def deactivate_kill_switch(*, reason: str, actor: str) -> KillSwitchState:
     return kill_switch_state()
 
 
-def _store(*, active: bool, reason: str, actor: str) -> None:
+def _store(*, active: bool, reason: str, actor: str, changed_at: datetime | None = None) -> None:
     try:
         redis_keys.client().hset(
             redis_keys.key("kill-switch"),
@@ -82,7 +103,7 @@ def _store(*, active: bool, reason: str, actor: str) -> None:
                 "active": "1" if active else "0",
                 "reason": reason,
                 "actor": actor,
-                "changed_at": str(datetime.now(tz=UTC).timestamp()),
+                "changed_at": str((changed_at or datetime.now(tz=UTC)).timestamp()),
             },
         )
     except redis.RedisError as exc:
