@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -87,10 +88,12 @@ def main(argv: list[str]) -> int:
             settle_timeout=args.settle_timeout, min_fills=args.min_fills,
             in_flight_allowance=args.in_flight_allowance, mean_fault_gap=args.mean_fault_gap,
         )  # fmt: skip
+        load = os.getloadavg()[0]
         started = time.monotonic()
         report = Soak(options, redis, env).execute()
         report["wall_time_s"] = round(time.monotonic() - started, 1)
         report["run_dir"] = str(run_dir)
+        report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_before": load}
     finally:
         redis.stop()
     print(render(report))
