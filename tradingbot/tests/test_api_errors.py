@@ -135,3 +135,20 @@ def test_an_if_match_that_is_no_version_number_is_a_400(api_client: APIClient, u
     )
     assert response.status_code == 400
     assert _error(response)["field"] == "If-Match"
+
+
+@pytest.mark.django_db
+def test_event_histories_are_the_plain_lists_the_schema_states(client, api_client: APIClient, user) -> None:
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    order = OrderFactory.create(account=AccountFactory.create(owner=user))
+    strategy = StrategyFactory.create(owner=user)
+    for path, pk in (
+        ("/api/v1/orders/{id}/events/", order.pk),
+        ("/api/v1/strategies/{id}/events/", strategy.pk),
+    ):
+        operation = schema["paths"][path]["get"]
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+        assert [p["name"] for p in operation.get("parameters", [])] == ["id"]  # no list filters
+        response = api_client.get(path.format(id=pk), {"page_size": "0", "status": "FILLED"})
+        assert response.status_code == 200
+        assert isinstance(response.json(), list)

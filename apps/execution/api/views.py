@@ -90,7 +90,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(OrderOutputSerializer(outcome.order).data, status=code)
 
     @extend_schema(responses=OrderEventOutputSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # The whole history as a plain list: no pagination and no list filters (the schema
+    # would otherwise promise a paginated object and the list's query parameters).
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         order = self.get_object()
         return Response(OrderEventOutputSerializer(selectors.events_of(order), many=True).data)

@@ -212,7 +212,9 @@ class StrategyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(StrategyOutputSerializer(strategy).data)
 
     @extend_schema(responses=StrategyEventOutputSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # The whole history as a plain list: no pagination and no list filters (the schema
+    # would otherwise promise a paginated object and the list's query parameters).
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         strategy = self.get_object()
         return Response(StrategyEventOutputSerializer(selectors.events_of(strategy), many=True).data)
