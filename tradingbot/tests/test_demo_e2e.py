@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from apps.core.domain import OrderStatus
 from apps.core.tests.factories import UserFactory, access_token_for
+from apps.execution.models import ExchangeAccount
+from apps.execution.tests.factories import AccountFactory, OrderFactory
 from apps.execution.tests.test_outbox import _url_of_test_database
+from apps.execution.user_stream import HEALTH_KEY
+from apps.strategy.tests.factories import StrategyFactory
 from tradingbot.celery import app as celery_app
 from tradingbot.tests import browser
 from tradingbot.tests.demo_stack import PROJECT_DIR, DemoStack, free_port
@@ -89,10 +94,14 @@ def _flush(django_db_blocker: Any) -> None:
 
 
 def _forget(demo: DemoStack, django_db_blocker: Any) -> None:
-    """Leave nothing for the tests after these: rows, the stack's Redis keys, queued tasks."""
+    """Leave nothing for the tests after these: rows, the stack's Redis keys (its cache prefix,
+    and the stream health of its accounts, which has none), queued tasks."""
+    with django_db_blocker.unblock():
+        accounts = list(ExchangeAccount.objects.values_list("pk", flat=True))
     _flush(django_db_blocker)
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = list(client.scan_iter(match=f"{demo.cache_key_prefix}:*", count=1000))
+    keys += [HEALTH_KEY.format(account_id=pk) for pk in accounts]
     if keys:
         client.delete(*keys)
     client.close()
@@ -199,22 +208,47 @@ def test_admin_and_dashboard_show_the_demo_in_a_browser(stack: DemoStack, chromi
     assert "RUNNING 1" in strategies, strategies
 
 
+@dataclass(frozen=True)
+class Fuzzer:
+    token: str
+    ids: dict[str, int]  # path prefix -> the id of one object of the fuzzer's own
+
+
 @pytest.fixture(scope="module")
-def fuzz_token(stack: DemoStack, django_db_blocker: Any) -> str:
-    """A plain (not staff) user of its own: fuzzing must not touch the demo's account,
-    strategy or risk limits; staff-only operations answer it 403, which the schema states."""
+def fuzzer(stack: DemoStack, django_db_blocker: Any) -> Fuzzer:
+    """A plain (not staff) user of its own, so fuzzing never touches the demo's account,
+    strategy or risk limits (staff-only operations answer it 403, as the schema states).
+    It owns an account without credentials, an order and a draft strategy, whose ids the
+    fuzzer is given for `{id}` so those operations reach more than 404."""
     with django_db_blocker.unblock():
         user = UserFactory.create(username="fuzzer", email="")
-        return access_token_for(user)
+        account = AccountFactory.create(owner=user, name="fuzz-account")
+        order = OrderFactory.create(account=account)
+        strategy = StrategyFactory.create(owner=user, account=account)
+        return Fuzzer(
+            access_token_for(user),
+            {"accounts": account.pk, "orders": order.pk, "strategies": strategy.pk},
+        )
+
+
+def _schemathesis_config(fuzzer: Fuzzer, path: Path) -> Path:
+    sections = [
+        f'[[operations]]\ninclude-path-regex = "^/api/v1/{prefix}/\\\\{{id\\\\}}/"\n'
+        f'parameters = {{ "path.id" = {pk} }}\n'
+        for prefix, pk in fuzzer.ids.items()
+    ]
+    path.write_text("\n".join(sections))
+    return path
 
 
 def test_api_schema_fuzzing_finds_no_server_error_and_no_schema_violation(
-    stack: DemoStack, fuzz_token: str, tmp_path: Path
+    stack: DemoStack, fuzzer: Fuzzer, tmp_path: Path
 ) -> None:
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file", str(_schemathesis_config(fuzzer, tmp_path / "schemathesis.toml")),
         "run", f"{stack.base_url}/api/schema/",
-        "--header", f"Authorization: Bearer {fuzz_token}",
+        "--header", f"Authorization: Bearer {fuzzer.token}",
         "--checks", ",".join(FUZZ_CHECKS),
         "--exclude-path-regex", FUZZ_EXCLUDED_PATHS,
         "--max-examples", str(FUZZ_MAX_EXAMPLES),
