@@ -1,7 +1,8 @@
 """What makes steps happen: the candle poller, the supervisor on beat, and fills.
 
 - `poll_candles`: for every (symbol, interval) a running strategy trades, fetch the klines
-  closed since the last stored one through an account's adapter and upsert them.
+  closed since the last stored one through an account's adapter, upsert them, and record the
+  latest close as portfolio's mark for the symbol.
 - `supervise_running_strategies`: while the kill switch is on, pause every running
   strategy (they stay paused until started again); otherwise queue a step for each running
   strategy that has something new (a closed candle it has not seen, or news about one of its
@@ -29,6 +30,7 @@ from apps.exchange.domain import Kline
 from apps.execution.models import ExchangeAccount, Fill, Order
 from apps.execution.services.outbox import OutboxMessage
 from apps.execution.venues import adapter_for
+from apps.portfolio import services as portfolio_services
 from apps.risk.services import kill_switch_state
 from apps.strategy.models import Strategy, StrategyStatus
 from apps.strategy.services import lifecycle
@@ -126,10 +128,23 @@ def poll_series(symbol: str, interval: str, account_id: int, now: datetime | Non
     latest = candle_selectors.latest_candle(symbol=symbol, interval=interval)
     step = timedelta(milliseconds=nominal_ms(interval))
     start = latest.open_time if latest else now - step * settings.STRATEGY_HISTORY_CANDLES
-    adapter = adapter_for(ExchangeAccount.objects.get(pk=account_id))
+    adapter = adapter_for(ExchangeAccount.objects.get(pk=account_id))  # public market data
     klines = adapter.klines(symbol=symbol, interval=interval, start=start, limit=1000)
     closed = [_candle(k) for k in klines if k.close_time < now]
-    return candle_services.upsert_candles(symbol=symbol, interval=interval, candles=closed) if closed else 0
+    if not closed:
+        return 0
+    stored = candle_services.upsert_candles(symbol=symbol, interval=interval, candles=closed)
+    # The latest close is the mark portfolio values positions at (never moved back in time).
+    account = ExchangeAccount.objects.get(pk=account_id)
+    last = closed[-1]
+    portfolio_services.record_mark(
+        symbol=symbol,
+        price=last.close,
+        as_of=last.close_time,
+        source=f"candle:{interval}",
+        exchange=account.exchange,
+    )
+    return stored
 
 
 def _candle(k: Kline) -> CandleData:

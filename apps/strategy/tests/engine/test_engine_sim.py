@@ -10,15 +10,16 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from apps.candles.selectors import candles_between
 from apps.candles.services import upsert_candles
 from apps.core.domain import OrderStatus
 from apps.execution.models import Fill, Order
 from apps.execution.services import relay_outbox
-from apps.portfolio.models import Position
+from apps.portfolio.models import Mark, Position
 from apps.risk.models import RiskLimits
 from apps.risk.services import activate_kill_switch, deactivate_kill_switch
 from apps.strategy.engine import step as engine_step
-from apps.strategy.engine.dispatch import is_due, supervise_running_strategies
+from apps.strategy.engine.dispatch import is_due, poll_series, supervise_running_strategies
 from apps.strategy.engine.step import run_strategy_step
 from apps.strategy.models import Strategy, StrategyStatus
 from apps.strategy.services.lifecycle import StartRefused, pause_strategy, start_strategy, stop_strategy
@@ -267,3 +268,16 @@ def test_supervisor_queues_steps_only_for_strategies_with_something_new(sim, acc
     upsert_candles(symbol="BTCUSDT", interval="1m", candles=[c1])
     assert not is_due(Strategy.objects.get(pk=strategy.pk), now)  # c1 has not closed at `now`
     assert is_due(Strategy.objects.get(pk=strategy.pk), c1.close_time + timedelta(seconds=1))
+
+
+def test_the_candle_poller_stores_closed_klines_and_marks_the_latest_close(sim, account) -> None:
+    now_ms = sim.now_ms()
+    start = now_ms - now_ms % 60_000 - 5 * 60_000  # five whole minutes back
+    sim.record_history("BTCUSDT", [(start + i * 15_000, D(30000 + 10 * i)) for i in range(20)])
+    stored = poll_series("BTCUSDT", "1m", account.pk)
+    closes = [c.close for c in candles_between(symbol="BTCUSDT", interval="1m")]
+    assert stored == len(closes) >= 4
+    mark = Mark.objects.get(symbol="BTCUSDT")
+    assert mark.price == closes[-1]
+    assert mark.source == "candle:1m"
+    assert poll_series("BTCUSDT", "1m", account.pk) == 0  # nothing new: nothing rewritten
