@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from apps.core.domain import FINAL_ORDER_STATUSES, OrderStatus, OrderType, Side
 from apps.exchange.adapter import ExchangeAdapter
-from apps.exchange.domain import VenueBalance, VenueOrder
+from apps.exchange.domain import VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import OrderNotFound, VenueError
 from apps.execution import tasks
 from apps.execution.models import (
@@ -312,19 +312,41 @@ def _sync_trades(
             return 0
         from_id = first[0].trade_id
     repaired, last_seen = 0, (cursor.last_trade_id if cursor else None)
+    # myTrades rows name the venue's order id, not ours: a trade of an order whose send has an
+    # unknown outcome (no venue id yet) cannot be tied to it until the order is found. The
+    # cursor then stops before that trade, so a later run (after the order is found) books it.
+    hold: int | None = None
+    unknown_sends = _has_sends_with_unknown_outcome(account, symbol)
     while True:
         trades = adapter.trades_since(symbol=symbol, from_trade_id=from_id)
         for trade in trades:
+            if unknown_sends and hold is None and not _order_of_trade_known(account, trade):
+                hold = trade.trade_id - 1
             repaired += apply_trade(account.pk, trade)
             last_seen = trade.trade_id if last_seen is None else max(last_seen, trade.trade_id)
         if len(trades) < 1000:
             break
         from_id = trades[-1].trade_id + 1
+    if hold is not None and last_seen is not None:
+        last_seen = min(last_seen, hold)
     if last_seen is not None:
         ReconciliationCursor.objects.update_or_create(
             account=account, symbol=symbol, defaults={"last_trade_id": last_seen}
         )
     return repaired
+
+
+def _has_sends_with_unknown_outcome(account: ExchangeAccount, symbol: str) -> bool:
+    return Order.objects.filter(
+        account=account, symbol=symbol, status=OrderStatus.NEW, submit_attempts__gt=0, exchange_order_id=""
+    ).exists()
+
+
+def _order_of_trade_known(account: ExchangeAccount, trade: VenueTrade) -> bool:
+    orders = Order.objects.filter(account=account)
+    if trade.client_order_id and orders.filter(client_order_id=trade.client_order_id).exists():
+        return True
+    return orders.filter(exchange_order_id=trade.exchange_order_id).exists()
 
 
 def _check_balances(account: ExchangeAccount, adapter: ExchangeAdapter, tally: _Tally) -> None:
