@@ -65,7 +65,8 @@ def main() -> int:
             return 0
         time.sleep(2)
     print(
-        f"demo check FAILED after {args.timeout:.0f}s: filled orders {len(filled)}, positions {len(positions)}"
+        f"demo check FAILED after {args.timeout:.0f}s: "
+        f"filled orders {len(filled)}, positions {len(positions)}"
     )
     return 1
 
