@@ -19,6 +19,7 @@ Resolution table for orders the venue does not list as open (after the single-or
 | NEW (past grace) | not found, older | REJECTED `lost_submission` |
 | open (SUBMITTED, PARTIALLY_FILLED, CANCEL_REQUESTED) | final | fills first, then the venue's status |
 | open | not found | fills first; then CANCELED `venue_lost_order` if it had a venue id, else REJECTED |
+| CANCEL_REQUESTED for longer than the grace period | still open | send the cancel again (its task was lost) |
 
 Orders open on the venue that we do not know are recorded as external (`is_external`,
 `external_detected` event) and counted; their trades are booked to them.
@@ -54,6 +55,7 @@ from apps.execution.models import (
 )
 from apps.execution.venues import adapter_for
 
+from .orders import SubmissionPending, send_cancel_to_exchange
 from .transitions import lock_order, record_event, record_transition
 from .venue_events import apply_trade, record_account_position_balances
 
@@ -196,6 +198,8 @@ def _check_order(
 ) -> None:
     if listed is not None:
         _acknowledge(order.pk, listed)
+        if order.status == OrderStatus.CANCEL_REQUESTED and _cancel_overdue(order):
+            _resend_cancel(order.pk, tally)
         return
     if order.status == OrderStatus.NEW and order.created_at > timezone.now() - timedelta(
         seconds=settings.RECONCILE_NEW_GRACE_SECONDS
@@ -208,6 +212,21 @@ def _check_order(
         return
     _acknowledge(order.pk, venue_order)
     venue_final[order.pk] = venue_order
+
+
+def _cancel_overdue(order: Order) -> bool:
+    """Cancel asked for longer than the grace period and the venue still lists the order open:
+    its cancel task was lost (broker down, Redis restarted without persistence)."""
+    return order.updated_at < timezone.now() - timedelta(seconds=settings.RECONCILE_NEW_GRACE_SECONDS)
+
+
+def _resend_cancel(order_id: int, tally: _Tally) -> None:
+    try:
+        send_cancel_to_exchange(order_id=order_id)
+    except (SubmissionPending, VenueError) as exc:
+        tally.errors.append(f"cancel of order {order_id} re-sent and failed: {exc}")
+        return
+    tally.details["cancels_resent"] = tally.details.get("cancels_resent", 0) + 1
 
 
 def _acknowledge(order_id: int, venue_order: VenueOrder) -> None:

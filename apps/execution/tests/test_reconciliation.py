@@ -190,3 +190,23 @@ def test_reconcile_command_reports_progress_and_summary(sim, account, capsys) ->
     assert ReconciliationCursor.objects.get(account=account, symbol="BTCUSDT").last_trade_id == max(
         int(t["id"]) for t in sim.trades(API_KEY)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_whose_task_was_lost_is_sent_again_by_the_next_run(
+    sim, account, django_capture_on_commit_callbacks
+) -> None:
+    order = submit(account, "rec-lost-cancel", "BUY", "0.01", "29000.00")
+    with django_capture_on_commit_callbacks(execute=False):  # the queued cancel task is lost
+        services.request_cancel(order_id=order.pk, requested_by="test")
+    services.reconcile_account(account_id=account.pk, trigger="test")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCEL_REQUESTED  # within the grace period: left alone
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(seconds=60))
+
+    run = services.reconcile_account(account_id=account.pk, trigger="test")
+
+    order.refresh_from_db()
+    assert run.details.get("cancels_resent") == 1, run.errors
+    assert order.status == OrderStatus.CANCELED
+    assert [o.status.value for o in sim.exchange.all_orders(API_KEY, "BTCUSDT")] == ["CANCELED"]

@@ -4,6 +4,7 @@ subscribed, applying fills and balances as they arrive. Ctrl-C stops it cleanly.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.execution.models import ExchangeAccount
-from apps.execution.user_stream import stream_for
+from apps.execution.user_stream import StreamHealth, stream_for
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -47,5 +50,15 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        streams = [await asyncio.to_thread(stream_for, account) for account in accounts]
+        streams = []
+        for account in accounts:
+            try:
+                streams.append(await asyncio.to_thread(stream_for, account))
+            except (
+                Exception
+            ):  # one bad account (e.g. credentials under a retired key) must not stop the others
+                logger.exception("account %s (%s) cannot be streamed; skipping it", account.pk, account.name)
+                StreamHealth(account.pk).disconnected("cannot start: see the stream process log")
+        if not streams:
+            raise CommandError("No account could be streamed.")
         await asyncio.gather(*(s.run(stop) for s in streams))
