@@ -7,7 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from apps.core.errors import NotFound
 
@@ -71,16 +72,26 @@ class OpenOrderReservation:
 
 def open_order_reservation(account_id: int, symbol: str | None = None) -> OpenOrderReservation:
     """Exposure reserved by open orders (priced at their limit; MARKET orders are sent at
-    once, so they reserve at their own submission check only)."""
+    once, so they reserve at their own submission check only). One aggregate query: exact
+    NUMERIC arithmetic in PostgreSQL, however many orders are open."""
     orders = Order.objects.filter(account_id=account_id, status__in=OPEN_ORDER_STATUSES)
     if symbol:
         orders = orders.filter(symbol=symbol)
-    count = 0
-    buy_qty = buy_notional = Decimal(0)
-    for side, quantity, filled, price in orders.values_list("side", "quantity", "filled_quantity", "price"):
-        count += 1
-        if side == "BUY":
-            remaining = quantity - filled
-            buy_qty += remaining
-            buy_notional += remaining * (price or 0)
-    return OpenOrderReservation(open_orders=count, buy_quantity=buy_qty, buy_notional=buy_notional)
+    money: DecimalField[Decimal, Decimal] = DecimalField(max_digits=76, decimal_places=36)
+    remaining = ExpressionWrapper(F("quantity") - F("filled_quantity"), output_field=money)
+    buying = Q(side="BUY")
+    totals = orders.aggregate(
+        count=Count("pk"),
+        buy_quantity=Sum(remaining, filter=buying, output_field=money),
+        buy_notional=Sum(
+            ExpressionWrapper(remaining * Coalesce(F("price"), Value(0)), output_field=money),
+            filter=buying,
+            output_field=money,
+        ),
+    )
+    zero = Decimal(0)
+    return OpenOrderReservation(
+        open_orders=totals["count"],
+        buy_quantity=totals["buy_quantity"] or zero,
+        buy_notional=totals["buy_notional"] or zero,
+    )
