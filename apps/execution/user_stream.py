@@ -45,7 +45,12 @@ from apps.execution.venues import adapter_for
 logger = logging.getLogger(__name__)
 
 PLANNED_RECONNECT_SECONDS = 23 * 3600
-HEALTH_KEY = "tradingbot:user-stream:{account_id}"
+
+
+def health_key(account_id: int) -> str:
+    """Where an account's stream health lives: under the deployment's cache key prefix, so two
+    deployments (or a test run) sharing one Redis never read each other's streams."""
+    return f"{settings.CACHES['default']['KEY_PREFIX']}:user-stream:{account_id}"
 
 
 class StreamBroken(Exception):
@@ -65,7 +70,7 @@ class StreamHealth:
     """Connection state and last-event time in Redis, for /health/ready/ and metrics."""
 
     def __init__(self, account_id: int, client: redis.Redis | None = None) -> None:
-        self.key = HEALTH_KEY.format(account_id=account_id)
+        self.key = health_key(account_id)
         self.redis = client or redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
 
     def _set(self, **fields: Any) -> None:
@@ -239,7 +244,7 @@ def stream_states() -> dict[str, dict[str, object]]:
     states: dict[str, dict[str, object]] = {}
     accounts = ExchangeAccount.objects.filter(is_active=True).exclude(api_key_encrypted="")
     for account_id, name in accounts.values_list("pk", "name"):
-        raw: dict[str, str] = client.hgetall(HEALTH_KEY.format(account_id=account_id))  # type: ignore[assignment]
+        raw: dict[str, str] = client.hgetall(health_key(account_id))  # type: ignore[assignment]
         states[str(account_id)] = {"name": name, **_state_of(raw, now)}
     return states
 
@@ -247,7 +252,7 @@ def stream_states() -> dict[str, dict[str, object]]:
 def account_stream_state(account_id: int) -> dict[str, object]:
     """One account's stream state (see `stream_states`); raises redis.RedisError if unreadable."""
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, decode_responses=True)
-    raw: dict[str, str] = client.hgetall(HEALTH_KEY.format(account_id=account_id))  # type: ignore[assignment]
+    raw: dict[str, str] = client.hgetall(health_key(account_id))  # type: ignore[assignment]
     return _state_of(raw, time.time())
 
 

@@ -35,10 +35,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from apps.core.domain import OrderStatus
 from apps.core.tests.factories import UserFactory, access_token_for
-from apps.execution.models import ExchangeAccount
 from apps.execution.tests.factories import AccountFactory, OrderFactory
 from apps.execution.tests.test_outbox import _url_of_test_database
-from apps.execution.user_stream import HEALTH_KEY
 from apps.strategy.tests.factories import StrategyFactory
 from tradingbot.celery import app as celery_app
 from tradingbot.tests import browser
@@ -94,14 +92,11 @@ def _flush(django_db_blocker: Any) -> None:
 
 
 def _forget(demo: DemoStack, django_db_blocker: Any) -> None:
-    """Leave nothing for the tests after these: rows, the stack's Redis keys (its cache prefix,
-    and the stream health of its accounts, which has none), queued tasks."""
-    with django_db_blocker.unblock():
-        accounts = list(ExchangeAccount.objects.values_list("pk", flat=True))
+    """Leave nothing for the tests after these: rows, the stack's Redis keys (all under its
+    cache prefix, stream health included), queued tasks."""
     _flush(django_db_blocker)
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = list(client.scan_iter(match=f"{demo.cache_key_prefix}:*", count=1000))
-    keys += [HEALTH_KEY.format(account_id=pk) for pk in accounts]
     if keys:
         client.delete(*keys)
     client.close()
