@@ -297,6 +297,27 @@ class RuntimeBase:
         except ValidationFailed:
             return None
 
+    def _cancel_all_but_exit(self, tag: str) -> None:
+        for order in list(self.orders.values()):
+            if order.role != "exit":
+                self._cancel(order, tag)
+
+    def _sell_all_at_market(self, quantity: Decimal, reference_price: Decimal | None, tag: str) -> bool:
+        """Place the exit: a MARKET sell of `quantity`; False when only dust is left to sell."""
+        sellable = self._sellable(quantity, reference_price)
+        if sellable is None:
+            return False
+        self._place(
+            role="exit",
+            side=Side.SELL,
+            order_type=OrderType.MARKET,
+            quantity=sellable,
+            price=None,
+            tag=tag,
+            reference_price=reference_price,
+        )
+        return True
+
     def _base_state(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

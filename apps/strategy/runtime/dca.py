@@ -359,24 +359,12 @@ class DcaRuntime(RuntimeBase):
 
     def _drive_exit(self, deal: Deal) -> None:
         """Cancel everything resting; once all is final, MARKET-sell what the deal holds."""
-        for order in list(self.orders.values()):
-            if order.role != "exit":
-                self._cancel(order, f"dca:d{deal.number}:{deal.exit_reason}")
+        tag = f"dca:d{deal.number}:{deal.exit_reason}"
+        self._cancel_all_but_exit(tag)
         if self.orders or deal.blocked:
             return
-        quantity = self._sellable(deal.position, deal.exit_ref)
-        if quantity is None:
+        if not self._sell_all_at_market(deal.position, deal.exit_ref, tag):
             self._close_deal(deal)
-            return
-        self._place(
-            role="exit",
-            side=Side.SELL,
-            order_type=OrderType.MARKET,
-            quantity=quantity,
-            price=None,
-            tag=f"dca:d{deal.number}:{deal.exit_reason}",
-            reference_price=deal.exit_ref,
-        )
 
     # -- state --------------------------------------------------------------------------
 

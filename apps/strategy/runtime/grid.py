@@ -288,24 +288,12 @@ class GridRuntime(RuntimeBase):
             self._drive_stop()
 
     def _drive_stop(self) -> None:
-        for order in list(self.orders.values()):
-            if order.role != "exit":
-                self._cancel(order, f"grid:{self.stop_reason}")
+        tag = f"grid:{self.stop_reason}"
+        self._cancel_all_but_exit(tag)
         if self.orders or self.blocked:
             return
-        quantity = self._sellable(self.inventory, self.exit_ref)
-        if quantity is None:
+        if not self._sell_all_at_market(self.inventory, self.exit_ref, tag):
             self.phase = STOPPED
-            return
-        self._place(
-            role="exit",
-            side=Side.SELL,
-            order_type=OrderType.MARKET,
-            quantity=quantity,
-            price=None,
-            tag=f"grid:{self.stop_reason}",
-            reference_price=self.exit_ref,
-        )
 
     # -- state --------------------------------------------------------------------------
 

@@ -213,19 +213,8 @@ class SwingRuntime(RuntimeBase):
     def _advance(self) -> None:
         if self.phase != EXITING or self.orders:
             return
-        quantity = self._sellable(self.position, self.exit_ref)
-        if quantity is None:
+        if not self._sell_all_at_market(self.position, self.exit_ref, f"swing:exit:{self.exit_reason}"):
             self._close_trade()
-            return
-        self._place(
-            role="exit",
-            side=Side.SELL,
-            order_type=OrderType.MARKET,
-            quantity=quantity,
-            price=None,
-            tag=f"swing:exit:{self.exit_reason}",
-            reference_price=self.exit_ref,
-        )
 
     def _close_trade(self) -> None:
         self.trades_closed += 1
