@@ -10,7 +10,7 @@ from django.db import connection
 
 from apps.core.errors import Conflict
 from apps.risk.models import RiskLimits
-from apps.risk.services import invalidate_approvals, redis_keys, set_limits, validate_order
+from apps.risk.services import invalidate_approvals, set_limits, validate_order
 
 from .factories import limits
 
@@ -213,7 +213,3 @@ def test_validate_endpoint_reports_reasons_without_placing(api_client, account) 
     assert data["approved"] is False
     assert data["reasons"][0]["code"] == "max_order_notional"
     assert account.orders.count() == 0
-
-
-def test_redis_keys_are_namespaced_by_the_cache_prefix(settings) -> None:
-    assert redis_keys.key("kill-switch") == f"{settings.CACHES['default']['KEY_PREFIX']}:risk:kill-switch"

@@ -83,10 +83,8 @@ def is_due(strategy: Strategy, now: datetime) -> bool:
     if not engine.orders:
         return False
     orders = Order.objects.filter(account_id=strategy.account_id, client_order_id__in=list(engine.orders))
-    for order in orders.only("client_order_id", "status"):
-        track = engine.orders[order.client_order_id]
-        if order.status in FINAL and not track.final_given:
-            return True
+    if orders.filter(status__in=FINAL).exists():
+        return True  # a final status to give
     seen = {f for t in engine.orders.values() for f in t.fills}
     return Fill.objects.filter(order__in=orders).exclude(pk__in=seen).exists()
 

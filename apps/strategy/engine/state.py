@@ -2,7 +2,7 @@
 
 - `runtime`: the runtime's `snapshot()`;
 - `orders`: every order of the strategy the runtime still waits on, by client order id, with
-  the ids of the fills already given to it and whether its final status was given;
+  the ids of the fills already given to it (an order leaves once its final status is given);
 - `last_candle`: open time (ms) of the last candle given to `on_candle`;
 - `runtime_id`: what the runtime derives client order ids from — the strategy id, plus the
   number of the fresh start after the first (`12_2`), so ids never repeat ones an earlier
@@ -21,7 +21,6 @@ from typing import Any
 @dataclass
 class TrackedOrder:
     fills: list[int] = field(default_factory=list)
-    final_given: str = ""  # the final status already given to the runtime, if any
 
 
 @dataclass
@@ -39,8 +38,7 @@ class EngineState:
         return cls(
             runtime=data.get("runtime"),
             orders={
-                cid: TrackedOrder(fills=list(o.get("fills", [])), final_given=o.get("final_given", ""))
-                for cid, o in data.get("orders", {}).items()
+                cid: TrackedOrder(fills=list(o.get("fills", []))) for cid, o in data.get("orders", {}).items()
             },
             last_candle=data.get("last_candle"),
             steps=int(data.get("steps", 0)),
@@ -50,10 +48,7 @@ class EngineState:
     def to_json(self) -> dict[str, Any]:
         return {
             "runtime": self.runtime,
-            "orders": {
-                cid: {"fills": o.fills, "final_given": o.final_given}
-                for cid, o in sorted(self.orders.items())
-            },
+            "orders": {cid: {"fills": o.fills} for cid, o in sorted(self.orders.items())},
             "last_candle": self.last_candle,
             "steps": self.steps,
             "runtime_id": self.runtime_id,

@@ -17,7 +17,6 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -218,19 +217,14 @@ class _Step:
             self._give_final_status(cid, order)
 
     def _give_final_status(self, cid: str, order: Order) -> None:
-        track = self.engine.orders[cid]
+        """A final order is told once and forgotten. Its fills were all given just before:
+        apply_fill keeps `filled_quantity` equal to the sum of the order's fill rows in the
+        same transaction, and every fill row of a tracked order is fed above."""
         if order.status not in FINAL:
             return
-        if not track.final_given:
-            track.final_given = order.status
-            self.result.updates += 1
-            self._send(self.runtime.on_order_update(OrderUpdate(cid, OrderStatus(order.status))))
-        fills_complete = (
-            sum((f.quantity for f in Fill.objects.filter(pk__in=track.fills)), Decimal(0))
-            == order.filled_quantity
-        )
-        if fills_complete:
-            del self.engine.orders[cid]
+        del self.engine.orders[cid]
+        self.result.updates += 1
+        self._send(self.runtime.on_order_update(OrderUpdate(cid, OrderStatus(order.status))))
 
     def _feed_candles(self) -> None:
         last = self.engine.last_candle
