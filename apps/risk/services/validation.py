@@ -9,6 +9,8 @@ limits do not stop them; order-notional and open-order limits apply to both side
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,6 +18,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from apps.execution import selectors as execution_selectors
+from apps.execution.selectors import OpenOrderReservation
 from apps.portfolio import selectors as portfolio_selectors
 from apps.portfolio.domain import SymbolExposure
 from apps.risk.models import RiskLimits
@@ -99,8 +102,15 @@ def _check(
     reference = price if price is not None else exposure.price
     buying = side == "BUY"
     reasons: list[Reason] = []
+    # Open-order reservations per scope (None: the whole account), each read once and only
+    # when a limit needs it: the account row and the symbol row share them.
+    reservations = functools.cache(
+        lambda scope: execution_selectors.open_order_reservation(account_id, scope)
+    )
     for row in rows:
-        reasons += _check_row(row, account_id, symbol, buying, quantity, reference, exposure, now)
+        reasons += _check_row(
+            row, account_id, symbol, buying, quantity, reference, exposure, now, reservations
+        )
     return Approval(not reasons, tuple(reasons), version, now, details={"reference_price": str(reference)})
 
 
@@ -113,9 +123,8 @@ def _check_row(
     reference: Decimal | None,
     exposure: SymbolExposure,
     now: datetime,
+    reservations: Callable[[str | None], OpenOrderReservation],
 ) -> list[Reason]:
-    scope = row.symbol or None
-    reserved = execution_selectors.open_order_reservation(account_id, scope)
     reasons: list[Reason] = []
     needs_price = any(
         v is not None for v in (row.max_order_notional, row.max_symbol_exposure, row.max_total_exposure)
@@ -133,18 +142,20 @@ def _check_row(
     if row.max_order_notional is not None:
         over("max_order_notional", row.max_order_notional, notional, "Order notional")
     if row.max_open_orders is not None:
-        over("max_open_orders", row.max_open_orders, reserved.open_orders + 1, "Open orders")
+        open_orders = reservations(row.symbol or None).open_orders
+        over("max_open_orders", row.max_open_orders, open_orders + 1, "Open orders")
     if buying:
-        symbol_reserved = execution_selectors.open_order_reservation(account_id, symbol)
         if row.max_position_size is not None:
+            symbol_reserved = reservations(symbol)
             projected = exposure.quantity + symbol_reserved.buy_quantity + quantity
             over("max_position_size", row.max_position_size, projected, "Position")
         if row.max_symbol_exposure is not None:
+            symbol_reserved = reservations(symbol)
             projected_exposure = (exposure.exposure or ZERO) + symbol_reserved.buy_notional + notional
             over("max_symbol_exposure", row.max_symbol_exposure, projected_exposure, f"{symbol} exposure")
         if row.max_total_exposure is not None and not row.symbol:
             total = portfolio_selectors.total_exposure(account_id=account_id, now=now)
-            all_reserved = execution_selectors.open_order_reservation(account_id)
+            all_reserved = reservations(None)
             over(
                 "max_total_exposure",
                 row.max_total_exposure,
