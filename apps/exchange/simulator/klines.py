@@ -13,63 +13,26 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from apps.core.domain import Side
+from apps.core.intervals import is_known, next_open, open_of
 from apps.exchange.matching import Trade
 
 from .errors import BinanceError
 from .wire import dec
 
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
-#: Binance's weekly candles open on Mondays; the epoch was a Thursday.
-_WEEK_OFFSET_MS = 4 * DAY_MS
-INTERVALS_MS = {
-    "1s": SECOND_MS,
-    "1m": MINUTE_MS,
-    "3m": 3 * MINUTE_MS,
-    "5m": 5 * MINUTE_MS,
-    "15m": 15 * MINUTE_MS,
-    "30m": 30 * MINUTE_MS,
-    "1h": HOUR_MS,
-    "2h": 2 * HOUR_MS,
-    "4h": 4 * HOUR_MS,
-    "6h": 6 * HOUR_MS,
-    "8h": 8 * HOUR_MS,
-    "12h": 12 * HOUR_MS,
-    "1d": DAY_MS,
-    "3d": 3 * DAY_MS,
-    "1w": 7 * DAY_MS,
-}
-MONTH = "1M"
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
 
 
 def check_interval(interval: str) -> None:
-    if interval != MONTH and interval not in INTERVALS_MS:
+    if not is_known(interval):
         raise BinanceError(400, -1120, "Invalid interval.")
 
 
-def bucket_open(ts: int, interval: str) -> int:
-    if interval == MONTH:
-        moment = datetime.fromtimestamp(ts // 1000, tz=UTC)
-        return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp()) * 1000
-    length = INTERVALS_MS[interval]
-    offset = _WEEK_OFFSET_MS if interval == "1w" else 0
-    return (ts - offset) // length * length + offset
-
-
-def bucket_after(open_ms: int, interval: str) -> int:
-    if interval == MONTH:
-        moment = datetime.fromtimestamp(open_ms // 1000, tz=UTC)
-        year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-        return int(datetime(year, month, 1, tzinfo=UTC).timestamp()) * 1000
-    return open_ms + INTERVALS_MS[interval]
+bucket_open = open_of
+bucket_after = next_open
 
 
 def _bucket_before(open_ms: int, interval: str) -> int:
