@@ -7,9 +7,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.conf import settings
+from kombu import pools
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import UserFactory, access_token_for
+from tradingbot.celery import app
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +74,27 @@ def api_client(user) -> APIClient:
 @pytest.fixture
 def other_api_client(other_user) -> APIClient:
     return _client_for(other_user)
+
+
+@pytest.fixture
+def redis_down(settings) -> Iterator[None]:
+    """Redis (risk state, the cache and the Celery broker) unreachable: a closed port on loopback."""
+    dead = "redis://127.0.0.1:9/0"
+    saved_broker = (app.conf.broker_url, app.conf.broker_write_url)
+    settings.REDIS_URL = dead
+    app.conf.broker_url = app.conf.broker_write_url = dead  # publishing uses the write URL
+    _reset_broker_pool()
+    yield
+    app.conf.broker_url, app.conf.broker_write_url = saved_broker
+    _reset_broker_pool()
+    from apps.risk.services import redis_keys  # noqa: PLC0415 - only where needed
+
+    redis_keys._client.cache_clear()
+
+
+def _reset_broker_pool() -> None:
+    """Drop pooled broker connections so the next publish connects to the current URL."""
+    app.pool.force_close_all()  # type: ignore[attr-defined]
+    app._pool = None  # type: ignore[attr-defined]
+    pools.reset()  # type: ignore[attr-defined]  # kombu's process-wide pools, else a closed one comes back
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]  # producers of the old pool

@@ -32,11 +32,12 @@ from django.conf import settings
 from django.core.management import call_command
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.core.domain import OrderStatus
+from apps.core.testing import url_of_test_database
 from apps.core.tests.factories import UserFactory, access_token_for
 from apps.execution.tests.factories import AccountFactory, OrderFactory
-from apps.execution.tests.test_outbox import _url_of_test_database
 from apps.strategy.tests.factories import StrategyFactory
 from tradingbot.celery import app as celery_app
 from tradingbot.tests import browser
@@ -67,7 +68,7 @@ FUZZ_SEED = os.environ.get("SCHEMATHESIS_SEED", "20261124")
 def stack(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[DemoStack]:
     dead_port = free_port()  # nothing listens: a live/testnet account the fuzzer creates stays on loopback
     demo = DemoStack(
-        database_url=_url_of_test_database(),
+        database_url=url_of_test_database(),
         redis_url=settings.REDIS_URL,
         workdir=tmp_path_factory.mktemp("demo-stack"),
     )
@@ -167,9 +168,9 @@ def test_admin_and_dashboard_show_the_demo_in_a_browser(stack: DemoStack, chromi
     driver.find_element(By.NAME, "username").send_keys(DEMO_USER)
     driver.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert "Log out" in driver.find_element(By.TAG_NAME, "body").text or driver.find_elements(
-        By.ID, "logout-form"
-    ), driver.page_source[:2000]
+    # Wait for the admin index itself: reading the page right after the click could read the
+    # login page while it unloads (a stale element).
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "logout-form"), "no admin after login")
 
     driver.get(f"{stack.base_url}/admin/execution/order/?status__exact=FILLED")
     shown = set(_cells(driver, "client_order_id"))
@@ -183,10 +184,14 @@ def test_admin_and_dashboard_show_the_demo_in_a_browser(stack: DemoStack, chromi
         assert (position["symbol"], Decimal(position["quantity"])) in zip(symbols, quantities, strict=True)
 
     driver.get(f"{stack.base_url}/ops/dashboard/")
-    rows = {
-        str(row.get_attribute("data-component")): row.get_attribute("data-state")
-        for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-component]")
-    }
+    # The dashboard reloads itself (meta refresh): read every row in one script call, so a
+    # reload between two element reads cannot leave a stale element behind.
+    snapshot = driver.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-component]'))"
+        ".map(r => [r.dataset.component, r.dataset.state, r.innerText]);"
+    )
+    rows = {str(name): state for name, state, _ in snapshot}
+    texts = {str(name): text for name, _, text in snapshot}
     for component in (
         "PostgreSQL",
         "Redis",
@@ -199,7 +204,7 @@ def test_admin_and_dashboard_show_the_demo_in_a_browser(stack: DemoStack, chromi
     assert any(name.startswith("User stream #") and state == "ok" for name, state in rows.items()), rows
     assert {"Outbox", "Strategies", "Backtests"} <= set(rows), rows
     assert any(name.startswith("Reconciliation") for name in rows), rows
-    strategies = driver.find_element(By.CSS_SELECTOR, 'tr[data-component="Strategies"]').text
+    strategies = texts["Strategies"]
     assert "RUNNING 1" in strategies, strategies
 
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -16,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.testing import url_of_test_database
 from apps.execution import services
 from apps.execution.models import OutboxEvent
 from apps.execution.services.outbox import OutboxMessage, _consumers, unregister_consumer
@@ -163,7 +163,7 @@ def test_commit_nudges_a_real_celery_worker_to_relay(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
-        "DATABASE_URL": _url_of_test_database(),
+        "DATABASE_URL": url_of_test_database(),
         "REDIS_URL": settings.REDIS_URL,
     }
     worker = subprocess.Popen(  # noqa: S603
@@ -186,11 +186,3 @@ def test_commit_nudges_a_real_celery_worker_to_relay(tmp_path: Path) -> None:
     finally:
         worker.terminate()
         worker.wait(20)
-
-
-def _url_of_test_database() -> str:
-    db = connection.settings_dict
-    host = db["HOST"] or "127.0.0.1"
-    host_part = quote(host, safe="") if host.startswith("/") else host
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{db['USER']}@{host_part}{port}/{db['NAME']}"

@@ -14,9 +14,9 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.core.testing import url_of_test_database
 from apps.execution.services.outbox import _RELAY_DEBOUNCE_KEY
 from apps.execution.tests.factories import AccountFactory
-from apps.execution.tests.test_outbox import _url_of_test_database
 from apps.portfolio import selectors
 from apps.portfolio.models import Position
 
@@ -45,7 +45,7 @@ def test_fill_recorded_through_execution_shows_in_positions_within_two_seconds(t
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
-        "DATABASE_URL": _url_of_test_database(),
+        "DATABASE_URL": url_of_test_database(),
         "REDIS_URL": settings.REDIS_URL,
     }
     log = tmp_path / "worker.log"

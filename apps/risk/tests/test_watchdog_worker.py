@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from apps.core.testing import url_of_test_database
 from apps.execution.models import Order
 from apps.execution.tests.factories import RecordingVenue
-from apps.execution.tests.test_outbox import _url_of_test_database
 from apps.risk.models import KillSwitchChange
 from apps.risk.services import kill_switch_state, redis_keys
 
@@ -52,7 +52,7 @@ def test_risk_worker_stopped_turns_the_kill_switch_on_and_orders_are_refused(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
-        "DATABASE_URL": _url_of_test_database(),
+        "DATABASE_URL": url_of_test_database(),
         "REDIS_URL": settings.REDIS_URL,
         "RISK_HEARTBEAT_INTERVAL_SECONDS": "0.5",
         "RISK_UNAVAILABLE_AFTER_SECONDS": str(THRESHOLD),

@@ -3,15 +3,13 @@ risk service (heartbeat) and the kill switch off — the state in which a strate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.utils import timezone
 
 from apps.execution.models import ExchangeAccount
 from apps.execution.tests.conftest import instrument  # noqa: F401 - fixture
 from apps.execution.tests.factories import AccountFactory
-from apps.risk.services import deactivate_kill_switch, publish_heartbeat, redis_keys
+from apps.risk.services import deactivate_kill_switch, publish_heartbeat
 
 from .factories import store_candles
 
@@ -27,11 +25,3 @@ def startable(instrument) -> None:  # noqa: F811 - the fixture imported above
     store_candles(last_close_before=timezone.now())
     publish_heartbeat()
     deactivate_kill_switch(reason="test", actor="test")
-
-
-@pytest.fixture
-def redis_down(settings) -> Iterator[None]:
-    """Risk's Redis unreachable (a closed port on loopback)."""
-    settings.REDIS_URL = "redis://127.0.0.1:9/0"
-    yield
-    redis_keys._client.cache_clear()

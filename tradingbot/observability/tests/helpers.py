@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.execution.tests.test_outbox import _url_of_test_database
+from apps.core.testing import url_of_test_database
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 60
@@ -39,7 +39,7 @@ def process_env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
-        "DATABASE_URL": _url_of_test_database(),
+        "DATABASE_URL": url_of_test_database(),
         "REDIS_URL": settings.REDIS_URL,
         "SIMULATOR_BASE_URL": settings.SIMULATOR_BASE_URL,
         "SIMULATOR_WS_API_URL": settings.SIMULATOR_WS_API_URL,

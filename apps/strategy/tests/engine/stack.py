@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from apps.core.testing import url_of_test_database
 from apps.exchange.simulator.server import SimulatorServer
-from apps.execution.tests.test_outbox import _url_of_test_database
 
 QUEUES = "execution,outbox,risk,reconciliation,strategy"
 
@@ -27,7 +27,7 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tradingbot.settings.test",
-            "DATABASE_URL": _url_of_test_database(),
+            "DATABASE_URL": url_of_test_database(),
             "REDIS_URL": settings.REDIS_URL,
             "SIMULATOR_BASE_URL": sim.base_url,
             "SIMULATOR_WS_API_URL": sim.ws_api_url,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.execution.tests.test_outbox import _url_of_test_database
+from apps.core.testing import url_of_test_database
 from bench.soak import faults
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -27,7 +27,7 @@ def test_a_minute_of_trading_under_every_fault_kind_leaves_the_books_equal_to_th
     report_file = tmp_path / "report.json"
     command = [
         sys.executable, "-m", "bench.soak", "--duration", "60", "--seed", "7", "--keep-database",
-        "--database-url", _url_of_test_database(), "--min-fills", "100", "--settle-timeout", "120",
+        "--database-url", url_of_test_database(), "--min-fills", "100", "--settle-timeout", "120",
         "--json", str(report_file), "--run-dir", str(tmp_path / "run"),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400, check=False)  # noqa: S603
