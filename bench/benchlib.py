@@ -256,6 +256,17 @@ def print_machine(info: Mapping[str, Any]) -> None:
     )
 
 
+def start() -> dict[str, Any]:
+    """What every in-process benchmark does first: the benchmark database created and
+    migrated, Django set up, a note if its Redis holds keys; returns (and prints) the machine."""
+    ensure_database()
+    setup_django()
+    warn_if_redis_in_use()
+    info = machine()
+    print_machine(info)
+    return info
+
+
 # --- statistics and output ---------------------------------------------------------------------
 
 
@@ -362,6 +373,22 @@ def per_item(op: Callable[[T], str], items: Sequence[T]) -> Job:
         for item in items:
             t = clock()
             tally.outcomes[op(item)] += 1
+            tally.latencies.append(clock() - t)
+        return tally
+
+    return job
+
+
+def per_batch(op: Callable[[Sequence[T]], Mapping[str, int]], batches: Sequence[Sequence[T]]) -> Job:
+    """A job applying `op` to each batch, timing each call; the items are the batches'
+    elements (throughput per element, latency per batch); `op` returns outcome counts."""
+
+    def job() -> Tally:
+        tally = Tally(items=sum(len(batch) for batch in batches))
+        clock = time.perf_counter
+        for batch in batches:
+            t = clock()
+            tally.outcomes.update(op(batch))
             tally.latencies.append(clock() - t)
         return tally
 

@@ -10,7 +10,12 @@ Baseline, same run, same harness: one transaction per iteration with a single-ro
 an UPDATE of that row (`bench_baseline`, a table of the benchmark database only) — the
 floor for "one durable commit per fill" on this machine.
 
+Batched scenarios (`--bursts 50,200`): the same reports, in the same order, cut into bursts
+of B and delivered through `apply_fills` (one transaction per burst), new then duplicate.
+Their baseline: the same bare INSERT + UPDATE per item, with one COMMIT per burst.
+
     .venv/bin/python bench/fills.py [--orders 500] [--fills-per-order 10] [--processes 1,2]
+                                    [--bursts 50,200]
 """
 
 # Django app modules can be imported only after benchlib.setup_django(): imports are local.
@@ -25,7 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import benchlib
-from benchlib import ScenarioResult, per_item, run_processes, warm_up
+from benchlib import ScenarioResult, per_batch, per_item, run_processes, warm_up
 
 if TYPE_CHECKING:
     from apps.execution.models import ExchangeAccount
@@ -65,6 +70,30 @@ def baseline_op(item: int) -> str:
         (row_id,) = cursor.fetchone()
         cursor.execute("UPDATE bench_baseline SET n = n + 1, updated_at = now() WHERE id = %s", [row_id])
     return "committed"
+
+
+def apply_batch_op(reports: Sequence[FillReport]) -> dict[str, int]:
+    from collections import Counter
+
+    from apps.execution.services import apply_fills
+
+    return Counter(result.outcome.value for result in apply_fills(reports=reports))
+
+
+def baseline_batch_op(items: Sequence[int]) -> dict[str, int]:
+    """The batched baseline: the bare INSERT + UPDATE per item, one COMMIT per burst."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for item in items:
+            cursor.execute("INSERT INTO bench_baseline (item) VALUES (%s) RETURNING id", [item])
+            (row_id,) = cursor.fetchone()
+            cursor.execute("UPDATE bench_baseline SET n = n + 1, updated_at = now() WHERE id = %s", [row_id])
+    return {"committed": len(items)}
+
+
+def bursts(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -210,14 +239,7 @@ def scenario(
 def run_for(
     processes: int, account: ExchangeAccount, orders: int, fills_per_order: int
 ) -> list[ScenarioResult]:
-    from django.db import connection
-
     from apps.execution.models import OutboxEvent
-
-    def reset_baseline() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(BASELINE_DDL)
-            cursor.execute("TRUNCATE bench_baseline RESTART IDENTITY")
 
     items = orders * fills_per_order
     base_parts = [list(range(items))[i::processes] for i in range(processes)]
@@ -262,6 +284,82 @@ def run_for(
     return results
 
 
+def reset_baseline() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE_DDL)
+        cursor.execute("TRUNCATE bench_baseline RESTART IDENTITY")
+
+
+def run_batched(
+    processes: int, burst: int, account: ExchangeAccount, orders: int, fills_per_order: int
+) -> list[ScenarioResult]:
+    """Baseline (one COMMIT per burst), then apply_fills on bursts of `burst`: new, duplicate."""
+    from apps.execution.models import OutboxEvent
+
+    items = orders * fills_per_order
+    base_parts = [bursts(list(range(items))[i::processes], burst) for i in range(processes)]
+    base_warm = [bursts(list(range(-WARMUP_FILLS, 0)), burst) for _ in range(processes)]
+    results = [
+        scenario(
+            f"baseline, COMMIT per {burst}",
+            lambda: run_processes(
+                f"baseline, COMMIT per {burst}",
+                [per_batch(baseline_batch_op, part) for part in base_parts],
+                [warm_up(baseline_batch_op, part) for part in base_warm],
+                latency_of="burst",
+            ),
+            reset_baseline,
+        )
+    ]
+    fill_set: list[FillSet] = []
+
+    def prepare() -> None:
+        fill_set[:] = [prepare_fills(processes, account, orders, fills_per_order)]
+
+    def deliver(name: str) -> ScenarioResult:
+        (fs,) = fill_set
+        return run_processes(
+            name,
+            [per_batch(apply_batch_op, bursts(part, burst)) for part in fs.parts],
+            [warm_up(apply_batch_op, bursts(part, burst)) for part in fs.warm_parts],
+            latency_of="burst",
+        )
+
+    new, dup = f"apply_fills x{burst} (new)", f"apply_fills x{burst} (duplicate)"
+    results.append(scenario(new, lambda: deliver(new), prepare))
+    if results[-1].outcomes != {"applied": items}:
+        raise AssertionError(f"batched delivery did not apply every fill once: {results[-1].outcomes}")
+    verify_applied(fill_set[0].order_ids, fills_per_order)
+    events_before = OutboxEvent.objects.count()
+    results.append(scenario(dup, lambda: deliver(dup)))
+    if results[-1].outcomes != {"duplicate": items}:
+        raise AssertionError(f"duplicate delivery was not a no-op: {results[-1].outcomes}")
+    if OutboxEvent.objects.count() != events_before:
+        raise AssertionError("duplicate delivery emitted outbox events")
+    verify_applied(fill_set[0].order_ids, fills_per_order)
+    return results
+
+
+def queries_per_batch(account: ExchangeAccount, sizes: Sequence[int]) -> dict[str, int]:
+    """SQL statements per apply_fills call of each burst size over 50 orders (new, duplicate)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.execution.services import apply_fills
+
+    counts = {}
+    for size in sizes:
+        order_ids = create_orders(account, 50, 10, prefix=f"batch-queries-{size}")
+        reports = fill_reports(order_ids, 10, first_fill_id=3 * 10**12 + size * 10**6)[:size]
+        for label in ("new", "duplicate"):
+            with CaptureQueriesContext(connection) as ctx:
+                apply_fills(reports=reports)
+            counts[f"x{size} {label}"] = len(ctx.captured_queries)
+    return counts
+
+
 def queries_per_fill(account: ExchangeAccount) -> dict[str, int]:
     """SQL statements per apply_fill, as Django logs them (BEGIN and COMMIT included)."""
     from django.db import connection
@@ -304,32 +402,58 @@ def round_trip_ms(samples: int = 2000) -> dict[str, float]:
     return results
 
 
-def time_breakdown(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict[str, Any]:
-    """Wall time of apply_fill split into its SQL statements (as Django's cursor sees them,
-    driver included), COMMIT, the after-commit relay nudge (Redis), and the rest (Python:
-    ORM query building, model instances, serialization). One process."""
-    from apps.execution.services import apply_fill
+def _timed_breakdown(units: Sequence[T], apply: Callable[[T], object], title: str) -> tuple[float, dict]:
+    """Mean wall time of `apply` per unit, split into its SQL statements (as Django's cursor sees
+    them, driver included), COMMIT, the after-commit relay nudge (Redis), and the rest (Python:
+    ORM query building, model instances, serialization). One process; prints the table."""
     from apps.execution.services import outbox as outbox_module
 
-    reset_execution_tables()
-    order_ids = create_orders(account, orders, fills_per_order, prefix="breakdown")
-    reports = fill_reports(order_ids, fills_per_order, first_fill_id=1)
     real_nudge = outbox_module._nudge_relay
     with benchlib.time_sql() as spent:
         outbox_module._nudge_relay = spent.wrap("after-commit relay nudge (Redis)", real_nudge)
         try:
             start = time.perf_counter()
-            for report in reports:
-                apply_fill(report=report)
+            for unit in units:
+                apply(unit)
             total = time.perf_counter() - start
         finally:
             outbox_module._nudge_relay = real_nudge
-    per_fill = spent.per_unit_ms(total, len(reports), "Python (the rest)")
-    ms = round(total / len(reports) * 1000, 3)
-    benchlib.print_breakdown(
-        f"where one apply_fill spends its {ms} ms (mean of {len(reports)}, one process)", per_fill
+    per_unit = spent.per_unit_ms(total, len(units), "Python (the rest)")
+    ms = round(total / len(units) * 1000, 3)
+    benchlib.print_breakdown(title.format(ms=ms, n=len(units)), per_unit)
+    return ms, per_unit
+
+
+def time_breakdown(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict[str, Any]:
+    """Where one apply_fill's time goes (`_timed_breakdown`)."""
+    from apps.execution.services import apply_fill
+
+    reset_execution_tables()
+    order_ids = create_orders(account, orders, fills_per_order, prefix="breakdown")
+    reports = fill_reports(order_ids, fills_per_order, first_fill_id=1)
+    ms, per_fill = _timed_breakdown(
+        reports,
+        lambda report: apply_fill(report=report),
+        "where one apply_fill spends its {ms} ms (mean of {n}, one process)",
     )
     return {"fills": len(reports), "ms_per_fill": ms, "breakdown_ms": per_fill}
+
+
+def batch_breakdown(
+    account: ExchangeAccount, orders: int, fills_per_order: int, burst: int
+) -> dict[str, Any]:
+    """Where one apply_fills burst's time goes (`_timed_breakdown`)."""
+    from apps.execution.services import apply_fills
+
+    reset_execution_tables()
+    order_ids = create_orders(account, orders, fills_per_order, prefix=f"breakdown-x{burst}")
+    batches = bursts(fill_reports(order_ids, fills_per_order, first_fill_id=1), burst)
+    ms, per_burst = _timed_breakdown(
+        batches,
+        lambda batch: apply_fills(reports=batch),
+        f"where one apply_fills of {burst} new fills spends its {{ms}} ms (mean of {{n}}, one process)",
+    )
+    return {"burst": burst, "bursts": len(batches), "ms_per_burst": ms, "breakdown_ms": per_burst}
 
 
 def profile(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict[str, Any]:
@@ -349,7 +473,26 @@ def profile(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict
         apply_fill(report=report)
     profiler.disable()
     print(f"--- cProfile: {len(reports)} apply_fill calls, one process ---")
-    return {"round_trip_ms": rtt, "breakdown": breakdown, "cprofile": benchlib.print_profile(profiler)}
+    single = benchlib.print_profile(profiler)
+    batched = {burst: batch_breakdown(account, orders, fills_per_order, burst) for burst in (50, 200)}
+    from apps.execution.services import apply_fills
+
+    reset_execution_tables()
+    order_ids = create_orders(account, orders, fills_per_order, prefix="profile-x200")
+    batches = bursts(fill_reports(order_ids, fills_per_order, first_fill_id=1), 200)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for batch in batches:
+        apply_fills(reports=batch)
+    profiler.disable()
+    print(f"--- cProfile: {len(batches)} apply_fills calls of 200, one process ---")
+    return {
+        "round_trip_ms": rtt,
+        "breakdown": breakdown,
+        "cprofile": single,
+        "batch_breakdown": batched,
+        "cprofile_batched": benchlib.print_profile(profiler),
+    }
 
 
 def main() -> None:
@@ -357,14 +500,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--fills-per-order", type=int, default=10)
     parser.add_argument("--processes", default="1,2", help="comma-separated worker process counts")
+    parser.add_argument("--bursts", default="50,200", help="comma-separated apply_fills burst sizes")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-fill-per-call scenarios")
     args = parser.parse_args()
     process_counts = [int(p) for p in args.processes.split(",")]
+    burst_sizes = [int(b) for b in args.bursts.split(",") if b]
 
-    benchlib.ensure_database()
-    benchlib.setup_django()
-    benchlib.warn_if_redis_in_use()
-    info = benchlib.machine()
-    benchlib.print_machine(info)
+    info = benchlib.start()
     print(
         f"fills: {args.orders} orders x {args.fills_per_order} fills = "
         f"{args.orders * args.fills_per_order} per scenario; target >= {TARGET_FILLS_PER_SECOND}/s"
@@ -373,9 +515,14 @@ def main() -> None:
         account = benchlib.trading_account("bench-fills")
         results: list[ScenarioResult] = []
         for processes in process_counts:
-            results += run_for(processes, account, args.orders, args.fills_per_order)
+            if not args.no_single:
+                results += run_for(processes, account, args.orders, args.fills_per_order)
+            for burst in burst_sizes:
+                results += run_batched(processes, burst, account, args.orders, args.fills_per_order)
         queries = queries_per_fill(account)
-        print(f"SQL statements per apply_fill, BEGIN and COMMIT included: {queries}")
+        print(f"SQL statements per apply_fill, as Django logs them: {queries}")
+        batch_queries = queries_per_batch(account, burst_sizes)
+        print(f"SQL statements per apply_fills call, as Django logs them: {batch_queries}")
         profile_data = profile(account, 200, args.fills_per_order) if args.profile else None
     finally:
         benchlib.flush_redis()
@@ -389,6 +536,8 @@ def main() -> None:
             "fills_per_order": args.fills_per_order,
             "scenarios": [r.as_dict() for r in results],
             "queries_per_fill": queries,
+            "queries_per_batch": batch_queries,
+            "bursts": burst_sizes,
             "profile": profile_data,
         },
     )

@@ -299,11 +299,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500, help="relay_outbox's default is 500")
     args = parser.parse_args()
 
-    benchlib.ensure_database()
-    benchlib.setup_django()
-    benchlib.warn_if_redis_in_use()
-    info = benchlib.machine()
-    benchlib.print_machine(info)
+    info = benchlib.start()
     consumers = registered_consumers()
     print(
         f"outbox: {args.events} events over {args.aggregates} aggregates, batch {args.batch_size}; "

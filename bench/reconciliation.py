@@ -217,11 +217,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    benchlib.ensure_database()
-    benchlib.setup_django()
-    benchlib.warn_if_redis_in_use()
-    info = benchlib.machine()
-    benchlib.print_machine(info)
+    info = benchlib.start()
 
     from django.test import override_settings
 

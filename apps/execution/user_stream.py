@@ -8,8 +8,10 @@ last one we hold, through REST), and a dead peer is noticed by WebSocket ping/po
 `ping_interval + ping_timeout` seconds. Binance closes connections after 24 h: we reconnect
 on our own schedule before that.
 
-Events arrive as `{"subscriptionId": N, "event": {...}}`; each is handled in order, in a
-worker thread (the Django ORM is synchronous).
+Events arrive as `{"subscriptionId": N, "event": {...}}`; they are handled in order, in a
+worker thread (the Django ORM is synchronous). A reader task keeps receiving while events are
+applied; execution reports that are already waiting when the previous work ends are applied
+as one burst (their fills in one transaction), a lone one at once.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ import redis
 import websockets
 from django.conf import settings
 
-from apps.exchange.binance.events import parse_account_position, parse_execution_report
+from apps.exchange.binance.events import ExecutionReport, parse_account_position, parse_execution_report
 from apps.execution.crypto import decrypt_secret
 from apps.execution.models import ExchangeAccount
 from apps.execution.services.venue_events import (
-    apply_execution_report,
+    apply_execution_reports,
     record_account_position,
     recover_missed_fills,
 )
@@ -168,12 +170,17 @@ class AccountStream:
             # Whatever happened while we were not subscribed is fetched now.
             await asyncio.to_thread(self._recover_gap)
             deadline = time.monotonic() + self.settings.planned_reconnect_seconds
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
-                except TimeoutError:
-                    continue
-                await self._dispatch(json.loads(raw))
+            inbox: asyncio.Queue[dict[str, Any] | _ReadFailed] = asyncio.Queue()
+            reader = asyncio.create_task(_read_into(ws, inbox))
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        first = await asyncio.wait_for(inbox.get(), timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    await self._dispatch_burst(_waiting(first, inbox))
+            finally:
+                reader.cancel()
 
     async def _subscribe(self, ws: Any) -> None:
         request_id = str(uuid.uuid4())
@@ -191,19 +198,42 @@ class AccountStream:
         if reply.get("status") != 200:
             raise StreamBroken(f"subscription refused: {reply.get('error')}")
 
+    async def _dispatch_burst(self, messages: list[dict[str, Any] | _ReadFailed]) -> None:
+        """Messages in arrival order; consecutive execution reports are applied as one burst
+        (`apply_execution_reports`: one transaction for their fills instead of one per trade).
+        A lone message is applied at once: nothing waits for a burst to build up."""
+        reports: list[ExecutionReport] = []
+        for message in messages:
+            if isinstance(message, _ReadFailed):
+                await self._apply_reports(reports)
+                raise message.error
+            event = message.get("event")
+            if event is not None and event.get("e") == "executionReport":
+                self.health.event()
+                reports.append(parse_execution_report(event))
+                continue
+            await self._apply_reports(reports)
+            reports = []
+            await self._dispatch(message)
+        await self._apply_reports(reports)
+
+    async def _apply_reports(self, reports: list[ExecutionReport]) -> None:
+        if not reports:
+            return
+        outcomes = await asyncio.to_thread(
+            apply_execution_reports, account_id=self.account_id, reports=reports
+        )
+        if any(outcome.gap_detected for outcome in outcomes):
+            await asyncio.to_thread(self._recover_gap)
+
     async def _dispatch(self, message: dict[str, Any]) -> None:
         event = message.get("event")
         if event is None:
             return  # a reply to a request of ours
         self.health.event()
         kind = event.get("e")
-        if kind == "executionReport":
-            outcome = await asyncio.to_thread(
-                apply_execution_report, account_id=self.account_id, report=parse_execution_report(event)
-            )
-            if outcome.gap_detected:
-                await asyncio.to_thread(self._recover_gap)
-        elif kind == "outboundAccountPosition":
+        # Execution reports never get here: `_dispatch_burst` applies them in bursts.
+        if kind == "outboundAccountPosition":
             await asyncio.to_thread(
                 record_account_position, account_id=self.account_id, position=parse_account_position(event)
             )
@@ -215,6 +245,37 @@ class AccountStream:
         recovered = recover_missed_fills(account_id=self.account_id, adapter=adapter_for(account))
         if recovered:
             logger.info("account %s: recovered %s missed fills", self.account_id, recovered)
+
+
+# At most this many waiting messages are taken as one burst.
+MAX_BURST = 200
+
+
+@dataclass(frozen=True)
+class _ReadFailed:
+    """The reader's end: the connection closed (or a message was unreadable)."""
+
+    error: Exception
+
+
+async def _read_into(ws: Any, inbox: asyncio.Queue[dict[str, Any] | _ReadFailed]) -> None:
+    """Read messages as they arrive, so that those arriving while a burst is being applied are
+    waiting, ready to be taken together, when it is done."""
+    try:
+        while True:
+            inbox.put_nowait(json.loads(await ws.recv()))
+    except Exception as exc:  # noqa: BLE001 - handed to the dispatcher, which raises it in order
+        inbox.put_nowait(_ReadFailed(exc))
+
+
+def _waiting(
+    first: dict[str, Any] | _ReadFailed, inbox: asyncio.Queue[dict[str, Any] | _ReadFailed]
+) -> list[dict[str, Any] | _ReadFailed]:
+    """`first` and the messages already waiting behind it (never waits for more)."""
+    burst = [first]
+    while len(burst) < MAX_BURST and not inbox.empty():
+        burst.append(inbox.get_nowait())
+    return burst
 
 
 def stream_for(account: ExchangeAccount, stream_settings: StreamSettings | None = None) -> AccountStream:

@@ -1,7 +1,7 @@
 """Execution's public write API. Other apps call only these functions."""
 
 from .accounts import create_account
-from .fills import FillOutcome, FillReport, FillResult, apply_fill
+from .fills import FillOutcome, FillReport, FillResult, OrderOverfilled, apply_fill, apply_fills
 from .orders import (
     SubmitOutcome,
     request_cancel,
@@ -17,8 +17,10 @@ __all__ = [
     "FillOutcome",
     "FillReport",
     "FillResult",
+    "OrderOverfilled",
     "SubmitOutcome",
     "apply_fill",
+    "apply_fills",
     "create_account",
     "emit_event",
     "prune_published_events",

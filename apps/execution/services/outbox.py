@@ -13,7 +13,7 @@ at-least-once; consumers record processed event ids, so the effect is exactly-on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,11 +59,26 @@ def emit_event(
     *, aggregate_type: str, aggregate_id: str, event_type: str, payload: dict[str, Any]
 ) -> OutboxEvent:
     """Write an event in the caller's transaction; the relay is nudged after commit."""
-    event = OutboxEvent.objects.create(
-        aggregate_type=aggregate_type, aggregate_id=aggregate_id, event_type=event_type, payload=payload
+    (event,) = emit_events(
+        events=[
+            OutboxEvent(
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                event_type=event_type,
+                payload=payload,
+            )
+        ]
     )
-    transaction.on_commit(_nudge_relay)
     return event
+
+
+def emit_events(*, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+    """Write unsaved events in one INSERT, in the caller's transaction and in list order (the
+    relay keeps id order per aggregate); one relay nudge after commit, however many."""
+    created = OutboxEvent.objects.bulk_create(events)
+    if created:
+        transaction.on_commit(_nudge_relay)
+    return created
 
 
 def _nudge_relay() -> None:

@@ -5,8 +5,9 @@ One run per account at a time (a PostgreSQL advisory lock). Calls, cheapest firs
 1. `openOrders` per symbol with local activity (weight 6 each).
 2. A targeted `GET order` by client order id (weight 4) only for local non-final orders the
    venue did not list as open, and for NEW orders past their grace period.
-3. `myTrades` from the per-symbol cursor (+1), paged by 1,000 (weight 20 a page); every trade
-   goes through `apply_fill` (dedup makes overlap with the live stream harmless).
+3. `myTrades` from the per-symbol cursor (+1), paged by 1,000 (weight 20 a page); each page
+   goes through `apply_fills` in chunks of 200 trades, one transaction each (dedup makes
+   overlap with the live stream harmless).
 4. `account` for balances (weight 20), published as `balance.reported`; a registered
    comparator (portfolio) reports drift.
 
@@ -43,7 +44,7 @@ from django.utils import timezone
 
 from apps.core.domain import FINAL_ORDER_STATUSES, OrderStatus, OrderType, Side
 from apps.exchange.adapter import ExchangeAdapter
-from apps.exchange.domain import VenueBalance, VenueOrder, VenueTrade
+from apps.exchange.domain import VenueBalance, VenueOrder
 from apps.exchange.errors import OrderNotFound, VenueError
 from apps.execution import tasks
 from apps.execution.models import (
@@ -57,7 +58,7 @@ from apps.execution.venues import adapter_for
 
 from .orders import SubmissionPending, send_cancel_to_exchange
 from .transitions import lock_order, record_event, record_transition
-from .venue_events import apply_trade, record_account_position_balances
+from .venue_events import apply_trades, record_account_position_balances
 
 logger = logging.getLogger(__name__)
 
@@ -338,10 +339,11 @@ def _sync_trades(
     unknown_sends = _has_sends_with_unknown_outcome(account, symbol)
     while True:
         trades = adapter.trades_since(symbol=symbol, from_trade_id=from_id)
+        outcome = apply_trades(account_id=account.pk, trades=trades)  # a few transactions per page
+        repaired += outcome.applied
+        if unknown_sends and hold is None and outcome.first_unknown_trade_id is not None:
+            hold = outcome.first_unknown_trade_id - 1
         for trade in trades:
-            if unknown_sends and hold is None and not _order_of_trade_known(account, trade):
-                hold = trade.trade_id - 1
-            repaired += apply_trade(account.pk, trade)
             last_seen = trade.trade_id if last_seen is None else max(last_seen, trade.trade_id)
         if len(trades) < 1000:
             break
@@ -359,13 +361,6 @@ def _has_sends_with_unknown_outcome(account: ExchangeAccount, symbol: str) -> bo
     return Order.objects.filter(
         account=account, symbol=symbol, status=OrderStatus.NEW, submit_attempts__gt=0, exchange_order_id=""
     ).exists()
-
-
-def _order_of_trade_known(account: ExchangeAccount, trade: VenueTrade) -> bool:
-    orders = Order.objects.filter(account=account)
-    if trade.client_order_id and orders.filter(client_order_id=trade.client_order_id).exists():
-        return True
-    return orders.filter(exchange_order_id=trade.exchange_order_id).exists()
 
 
 def _check_balances(account: ExchangeAccount, adapter: ExchangeAdapter, tally: _Tally) -> None:

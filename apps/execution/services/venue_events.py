@@ -1,15 +1,20 @@
 """What the venue tells us about our orders, applied to the books.
 
 Execution reports (stream) and trades (REST, after a gap) take the same path: fills go
-through `apply_fill` (dedup on symbol + trade id), status changes through the transition
+through `apply_fills` (dedup on symbol + trade id), status changes through the transition
 table. The cumulative quantity is the truth: a report claiming FILLED does not fill an order,
 only its trades do; a cumulative quantity above ours means trades are missing, and the caller
 is told to recover them.
+
+Bursts: reports already waiting on the stream and pages of trades are applied in batches (one
+transaction for the fills of a batch, one for the statuses of a burst of reports) instead of
+one or two commits per report; the result is the one of applying them one at a time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,13 +27,15 @@ from apps.exchange.binance.events import AccountPosition, ExecutionReport
 from apps.exchange.domain import VenueBalance, VenueTrade
 from apps.execution.models import Fill, Order
 
-from .fills import FillReport, apply_fill
+from .fills import FillReport, apply_fills
 from .outbox import emit_event
-from .transitions import lock_order, record_transition
+from .transitions import lock_orders, record_transition
 
 logger = logging.getLogger(__name__)
 
 _CLOSING = {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
+# Trades per apply_fills transaction when a page of myTrades (up to 1,000) is applied.
+TRADE_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -39,47 +46,104 @@ class ReportOutcome:
 
 
 def apply_execution_report(*, account_id: int, report: ExecutionReport) -> ReportOutcome:
-    order = Order.objects.filter(account_id=account_id, client_order_id=report.our_client_order_id).first()
-    if order is None:
-        logger.warning("execution report for an order we do not know: %s", report.our_client_order_id)
-        return ReportOutcome(applied_fill=False, gap_detected=False, unknown_order=True)
-    applied = False
-    if report.is_trade:
-        result = apply_fill(
-            report=FillReport(
-                order_id=order.pk,
-                exchange_fill_id=report.trade_id,
-                price=report.last_price,
-                quantity=report.last_quantity,
-                quote_quantity=report.last_quote,
-                executed_at=report.transaction_time,
-                commission=report.commission,
-                commission_asset=report.commission_asset,
-                is_maker=report.is_maker,
-            )
+    (outcome,) = apply_execution_reports(account_id=account_id, reports=[report])
+    return outcome
+
+
+def apply_execution_reports(*, account_id: int, reports: Sequence[ExecutionReport]) -> list[ReportOutcome]:
+    """Reports in stream order, as a burst: the trades of a segment in one `apply_fills`, then
+    each report's status, in order, in one transaction. One outcome per report."""
+    outcomes: list[ReportOutcome] = []
+    for segment in _segments(reports):
+        outcomes += _apply_segment(account_id, segment)
+    return outcomes
+
+
+def _acts_on_status(report: ExecutionReport) -> bool:
+    """Whether `_apply_status` may change the order for this report beyond what its own fill
+    did: an acknowledgement, a cancel, an expiry, a rejection (a trade report's
+    PARTIALLY_FILLED/FILLED claim is ignored: fills decide)."""
+    return not report.is_trade or report.order_status in _CLOSING
+
+
+def _segments(reports: Sequence[ExecutionReport]) -> list[list[ExecutionReport]]:
+    """Cut the burst so that no report of an order follows, in its segment, a report of the
+    same order that acts on its status. Within a segment all fills go before all statuses;
+    with this cut that gives the books of one report at a time (e.g. a late trade after a
+    CANCELED report is still booked on the canceled order, not turned into FILLED)."""
+    segments: list[list[ExecutionReport]] = []
+    current: list[ExecutionReport] = []
+    acted: set[str] = set()
+    for report in reports:
+        if report.our_client_order_id in acted:
+            segments.append(current)
+            current, acted = [], set()
+        current.append(report)
+        if _acts_on_status(report):
+            acted.add(report.our_client_order_id)
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _apply_segment(account_id: int, reports: list[ExecutionReport]) -> list[ReportOutcome]:
+    client_ids = {r.our_client_order_id for r in reports}
+    order_ids = dict(
+        Order.objects.filter(account_id=account_id, client_order_id__in=client_ids).values_list(
+            "client_order_id", "pk"
         )
-        applied = result.fill is not None
-    gap = _apply_status(order.pk, report)
-    return ReportOutcome(applied_fill=applied, gap_detected=gap)
+    )
+    for missing in sorted(client_ids - order_ids.keys()):
+        logger.warning("execution report for an order we do not know: %s", missing)
+    trades = [r for r in reports if r.is_trade and r.our_client_order_id in order_ids]
+    results = apply_fills(reports=[_report_fill(order_ids[r.our_client_order_id], r) for r in trades])
+    applied = {id(r) for r, result in zip(trades, results, strict=True) if result.fill is not None}
+    known = [r for r in reports if r.our_client_order_id in order_ids]
+    gaps: dict[int, bool] = {}
+    if known:
+        with transaction.atomic():
+            orders = lock_orders(order_ids[r.our_client_order_id] for r in known)
+            for r in known:
+                gaps[id(r)] = _apply_status(orders[order_ids[r.our_client_order_id]], r)
+    return [
+        ReportOutcome(applied_fill=id(r) in applied, gap_detected=gaps[id(r)])
+        if id(r) in gaps
+        else ReportOutcome(applied_fill=False, gap_detected=False, unknown_order=True)
+        for r in reports
+    ]
 
 
-def _apply_status(order_id: int, report: ExecutionReport) -> bool:
-    with transaction.atomic():
-        order = lock_order(order_id)
-        if not order.exchange_order_id:
-            order.exchange_order_id = report.exchange_order_id
-            order.save(update_fields=["exchange_order_id", "updated_at"])
-        if order.status == OrderStatus.NEW:
-            record_transition(order, OrderStatus.SUBMITTED, payload={"source": "execution_report"})
-            order.submit_lease_until = None
-            order.save(update_fields=["submit_lease_until", "updated_at"])
-        target = report.order_status
-        if target in _CLOSING and order.status not in FINAL_ORDER_STATUSES:
-            payload = {"source": "execution_report", "venue_cumulative": str(report.cumulative_quantity)}
-            if target == OrderStatus.REJECTED:
-                order.reject_reason = report.reject_reason
-            record_transition(order, target, payload=payload)
-        return report.cumulative_quantity > order.filled_quantity
+def _report_fill(order_id: int, report: ExecutionReport) -> FillReport:
+    return FillReport(
+        order_id=order_id,
+        exchange_fill_id=report.trade_id,
+        price=report.last_price,
+        quantity=report.last_quantity,
+        quote_quantity=report.last_quote,
+        executed_at=report.transaction_time,
+        commission=report.commission,
+        commission_asset=report.commission_asset,
+        is_maker=report.is_maker,
+    )
+
+
+def _apply_status(order: Order, report: ExecutionReport) -> bool:
+    """One report's status on its locked order; True when the venue's cumulative quantity is
+    above ours (trades are missing)."""
+    if not order.exchange_order_id:
+        order.exchange_order_id = report.exchange_order_id
+        order.save(update_fields=["exchange_order_id", "updated_at"])
+    if order.status == OrderStatus.NEW:
+        record_transition(order, OrderStatus.SUBMITTED, payload={"source": "execution_report"})
+        order.submit_lease_until = None
+        order.save(update_fields=["submit_lease_until", "updated_at"])
+    target = report.order_status
+    if target in _CLOSING and order.status not in FINAL_ORDER_STATUSES:
+        payload = {"source": "execution_report", "venue_cumulative": str(report.cumulative_quantity)}
+        if target == OrderStatus.REJECTED:
+            order.reject_reason = report.reject_reason
+        record_transition(order, target, payload=payload)
+    return report.cumulative_quantity > order.filled_quantity
 
 
 def record_account_position(*, account_id: int, position: AccountPosition) -> None:
@@ -130,8 +194,7 @@ def recover_missed_fills(
         from_id = (last or -1) + 1
         while True:
             trades = adapter.trades_since(symbol=symbol, from_trade_id=from_id)
-            for trade in trades:
-                recovered += apply_trade(account_id, trade)
+            recovered += apply_trades(account_id=account_id, trades=trades).applied
             if len(trades) < 1000:
                 break
             from_id = trades[-1].trade_id + 1
@@ -144,24 +207,66 @@ def _symbols_to_check(account_id: int) -> list[str]:
     )
 
 
-def apply_trade(account_id: int, trade: VenueTrade) -> int:
-    order = Order.objects.filter(account_id=account_id, exchange_order_id=trade.exchange_order_id).first()
-    if order is None and trade.client_order_id:
-        order = Order.objects.filter(account_id=account_id, client_order_id=trade.client_order_id).first()
-    if order is None:
-        logger.warning("trade %s of an order we do not know (%s)", trade.trade_id, trade.exchange_order_id)
-        return 0
-    result = apply_fill(
-        report=FillReport(
-            order_id=order.pk,
-            exchange_fill_id=trade.trade_id,
-            price=trade.price,
-            quantity=trade.quantity,
-            quote_quantity=trade.quote_quantity,
-            executed_at=trade.executed_at,
-            commission=trade.commission,
-            commission_asset=trade.commission_asset,
-            is_maker=trade.is_maker,
+@dataclass(frozen=True)
+class TradesOutcome:
+    applied: int  # new fills
+    first_unknown_trade_id: int | None  # the first trade (in the given order) of an order we do not know
+
+
+def apply_trades(*, account_id: int, trades: Sequence[VenueTrade]) -> TradesOutcome:
+    """Venue trades (a myTrades page) booked to our orders in chunks of TRADE_CHUNK, one
+    `apply_fills` transaction each. A trade is tied to its order by the venue's order id,
+    else by client order id; trades of orders we do not know are skipped (and logged)."""
+    order_of = _orders_of_trades(account_id, trades)
+    reports, first_unknown = [], None
+    for trade in trades:
+        order_id = order_of.get(trade.trade_id)
+        if order_id is None:
+            logger.warning(
+                "trade %s of an order we do not know (%s)", trade.trade_id, trade.exchange_order_id
+            )
+            first_unknown = trade.trade_id if first_unknown is None else first_unknown
+            continue
+        reports.append(_trade_fill(order_id, trade))
+    applied = 0
+    for start in range(0, len(reports), TRADE_CHUNK):
+        results = apply_fills(reports=reports[start : start + TRADE_CHUNK])
+        applied += sum(1 for result in results if result.fill is not None)
+    return TradesOutcome(applied=applied, first_unknown_trade_id=first_unknown)
+
+
+def _orders_of_trades(account_id: int, trades: Sequence[VenueTrade]) -> dict[int, int]:
+    """Trade id -> order id: by the venue's order id (the lowest order id when several share
+    it, as `.first()` did), else by client order id. Two queries for any number of trades."""
+    orders = Order.objects.filter(account_id=account_id).order_by("-pk")
+    by_venue_id = dict(
+        orders.filter(exchange_order_id__in={t.exchange_order_id for t in trades}).values_list(
+            "exchange_order_id", "pk"
         )
     )
-    return 1 if result.fill is not None else 0
+    by_client_id: dict[str, int] = {}
+    wanted = {
+        t.client_order_id for t in trades if t.client_order_id and t.exchange_order_id not in by_venue_id
+    }
+    if wanted:
+        by_client_id = dict(orders.filter(client_order_id__in=wanted).values_list("client_order_id", "pk"))
+    order_of = {}
+    for trade in trades:
+        order_id = by_venue_id.get(trade.exchange_order_id) or by_client_id.get(trade.client_order_id)
+        if order_id is not None:
+            order_of[trade.trade_id] = order_id
+    return order_of
+
+
+def _trade_fill(order_id: int, trade: VenueTrade) -> FillReport:
+    return FillReport(
+        order_id=order_id,
+        exchange_fill_id=trade.trade_id,
+        price=trade.price,
+        quantity=trade.quantity,
+        quote_quantity=trade.quote_quantity,
+        executed_at=trade.executed_at,
+        commission=trade.commission,
+        commission_asset=trade.commission_asset,
+        is_maker=trade.is_maker,
+    )

@@ -129,15 +129,14 @@ def test_cancel_requested_order_becomes_filled_only_when_complete() -> None:
     assert order.status == OrderStatus.FILLED
 
 
-@pytest.mark.django_db(transaction=True)
-def test_twenty_threads_delivering_one_fill_record_it_once() -> None:
-    order = OrderFactory.create(quantity=Decimal("1"))
-    fill = report(order, 77, "0.25")
-    barrier = threading.Barrier(20)
+def deliver_concurrently(reports: list[FillReport]) -> list[FillOutcome]:
+    """Each report applied by its own thread, all released at once; the outcomes, in finishing
+    order. Fails the test if any delivery raised."""
+    barrier = threading.Barrier(len(reports))
     outcomes: list[FillOutcome] = []
     errors: list[BaseException] = []
 
-    def deliver() -> None:
+    def deliver(fill: FillReport) -> None:
         try:
             barrier.wait()
             outcomes.append(services.apply_fill(report=fill).outcome)
@@ -146,13 +145,22 @@ def test_twenty_threads_delivering_one_fill_record_it_once() -> None:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    threads = [threading.Thread(target=deliver, args=(fill,)) for fill in reports]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-
     assert errors == []
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_delivering_one_fill_record_it_once() -> None:
+    order = OrderFactory.create(quantity=Decimal("1"))
+    fill = report(order, 77, "0.25")
+
+    outcomes = deliver_concurrently([fill] * 20)
+
     assert outcomes.count(FillOutcome.APPLIED) == 1
     assert outcomes.count(FillOutcome.DUPLICATE) == 19
     assert Fill.objects.filter(order=order).count() == 1
@@ -178,26 +186,9 @@ def test_duplicate_of_the_completing_fill_is_a_duplicate_not_an_overfill() -> No
 def test_one_trade_delivered_concurrently_for_two_orders_of_the_account_is_recorded_once() -> None:
     first = OrderFactory.create(quantity=Decimal("1"))
     second = OrderFactory.create(account=first.account, quantity=Decimal("1"))
-    barrier = threading.Barrier(10)
-    outcomes: list[FillOutcome] = []
-    errors: list[BaseException] = []
 
-    def deliver(order: Order) -> None:
-        try:
-            barrier.wait()
-            outcomes.append(services.apply_fill(report=report(order, 501, "0.25")).outcome)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+    outcomes = deliver_concurrently([report(o, 501, "0.25") for o in [first, second] * 5])
 
-    threads = [threading.Thread(target=deliver, args=(o,)) for o in [first, second] * 5]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert errors == []
     assert outcomes.count(FillOutcome.APPLIED) == 1
     assert Fill.objects.filter(account=first.account, exchange_fill_id=501).count() == 1
     assert OutboxEvent.objects.filter(event_type="fill.recorded", payload__exchange_fill_id=501).count() == 1
