@@ -12,10 +12,15 @@ from apps.execution.services.orders import SubmissionPending
 
 # SubmissionPending: the venue's answer is unknown or another worker holds the send. The next
 # attempt looks the order up by client order id first, so retrying with backoff is safe.
+#
+# ignore_result: the outcome is in the order's row and events; nobody reads a task result. With
+# the Redis result backend, publishing a task whose result is kept also SUBSCRIBEs the web
+# process to that task's result channel, one more channel per order for the process's life.
 
 
 @shared_task(
     name="apps.execution.tasks.submit_order_to_exchange",
+    ignore_result=True,
     acks_late=True,
     autoretry_for=(SubmissionPending,),
     retry_backoff=1,
@@ -28,6 +33,7 @@ def submit_order_to_exchange(order_id: int) -> str:
 
 @shared_task(
     name="apps.execution.tasks.cancel_order_on_exchange",
+    ignore_result=True,
     acks_late=True,
     autoretry_for=(SubmissionPending,),
     retry_backoff=1,

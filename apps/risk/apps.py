@@ -16,3 +16,23 @@ class RiskConfig(AppConfig):
 
         gates.register_pre_trade_check(pre_trade_check)
         gates.register_kill_switch(RedisKillSwitch())
+        _invalidate_on_limit_writes()
+
+
+def _invalidate_on_limit_writes() -> None:
+    """Any write of a limits row other than `set_limits` (a factory, the admin's delete, an
+    account's cascade, the shell) also makes the account's cached limits and approvals
+    unusable: at once and again on commit, as `set_limits` does."""
+    from django.db import transaction  # noqa: PLC0415
+    from django.db.models.signals import post_delete, post_save  # noqa: PLC0415
+
+    from .models import RiskLimits  # noqa: PLC0415
+    from .services.approvals import invalidate_approvals  # noqa: PLC0415
+
+    def written(sender: type[RiskLimits], instance: RiskLimits, **_: object) -> None:
+        account_id = instance.account_id
+        invalidate_approvals(account_id=account_id)
+        transaction.on_commit(lambda: invalidate_approvals(account_id=account_id))
+
+    post_save.connect(written, sender=RiskLimits, dispatch_uid="risk-limits-save", weak=False)
+    post_delete.connect(written, sender=RiskLimits, dispatch_uid="risk-limits-delete", weak=False)

@@ -9,7 +9,7 @@ from apps.execution.gates import Denial, OrderProposal, Verdict
 
 from . import metrics
 from .services.health import record_validation_failure, record_validation_success
-from .services.validation import validate_order
+from .services.validation import failures_seen, validate_order
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def pre_trade_check(proposal: OrderProposal) -> Verdict:
         record_validation_failure()
         verdict = Verdict(False, (Denial("risk_unavailable", f"Risk could not check the order: {exc}"),))
     else:
-        record_validation_success()
+        if failures_seen():  # the check's own read said failures are recorded (or could not tell)
+            record_validation_success()
         verdict = Verdict(approval.approved, tuple(Denial(r.code, r.message) for r in approval.reasons))
     metrics.observe_validation(started, verdict.denials)
     return verdict

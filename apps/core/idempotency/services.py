@@ -106,13 +106,17 @@ def _take_over(record: IdempotencyKey, *, fingerprint: str, method: str, path: s
 
 
 def complete_key(*, record_id: int, status: int, body: bytes, content_type: str) -> None:
-    """Store the response that every retry with this key will get."""
-    IdempotencyKey.objects.filter(pk=record_id).update(
-        state=IdempotencyKey.State.COMPLETED,
-        response_status=status,
-        response_body=body,
-        response_content_type=content_type,
-    )
+    """Store the response that every retry with this key will get (plain SQL, like the claim:
+    it runs on every order and the ORM's query building cost more than the statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {IdempotencyKey._meta.db_table}
+               SET state = %s, response_status = %s, response_body = %s, response_content_type = %s
+             WHERE id = %s
+            """,  # noqa: S608 - table name from model metadata, values parameterized
+            [IdempotencyKey.State.COMPLETED, status, body, content_type, record_id],
+        )
 
 
 def release_key(*, record_id: int) -> None:

@@ -25,6 +25,8 @@ from .serializers import (
     OrderEventOutputSerializer,
     OrderInputSerializer,
     OrderOutputSerializer,
+    order_representation,
+    validated_order_input,
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -41,6 +43,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filterset_class = OrderFilter
     ratelimit_group = "orders"
     idempotency_required = {"create"}
+    # Intake is all database work (the send is queued on commit): the Idempotency-Key's claim,
+    # the order and the stored response commit together.
+    idempotency_atomic = {"create"}
 
     def get_queryset(self) -> QuerySet[Order]:
         return selectors.orders_for(self.request.user)
@@ -74,7 +79,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         },
     )
     def create(self, request: Request) -> Response:
-        data = _validated(OrderInputSerializer, request)
+        data = validated_order_input(request.data)
         account = selectors.get_account_for(request.user, data["account"])
         outcome = services.submit_order(
             account=account,
@@ -87,7 +92,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             client_order_id=data.get("client_order_id"),
         )
         code = status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK
-        return Response(OrderOutputSerializer(outcome.order).data, status=code)
+        return Response(order_representation(outcome.order), status=code)
 
     @extend_schema(responses=OrderEventOutputSerializer(many=True))
     # The whole history as a plain list: no pagination and no list filters (the schema
@@ -105,7 +110,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         code = (
             status.HTTP_202_ACCEPTED if order.status == OrderStatus.CANCEL_REQUESTED else status.HTTP_200_OK
         )
-        return Response(OrderOutputSerializer(order).data, status=code)
+        return Response(order_representation(order), status=code)
 
 
 class FillViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Fill]):

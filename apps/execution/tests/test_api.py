@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apps.core.domain import OrderStatus
+from apps.core.models import IdempotencyKey
+from apps.core.tests.factories import access_token_for
+from apps.execution import gates
+from apps.execution.api.serializers import OrderOutputSerializer, order_representation
 from apps.execution.crypto import decrypt_secret
 from apps.execution.models import ExchangeAccount, Order, OrderEvent
 
@@ -47,6 +54,105 @@ def test_create_order_then_retry_with_the_same_key_replays(api_client, account, 
     assert replay.content == first.content
     assert replay["Idempotent-Replayed"] == "true"
     assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_order_intake_loads_the_caller_once(api_client, account, instrument) -> None:
+    """The Idempotency-Key middleware authenticates the bearer token; DRF reuses its result."""
+    with CaptureQueriesContext(connection) as queries:
+        response = post_order(api_client, {**VALID, "account": account.pk})
+
+    assert response.status_code == 201, response.json()
+    user_reads = [q["sql"] for q in queries.captured_queries if 'FROM "auth_user"' in q["sql"]]
+    assert len(user_reads) == 1, user_reads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_key_claim_order_and_stored_response_commit_once(api_client, account, instrument) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        response = post_order(api_client, {**VALID, "account": account.pk}, key="one-commit")
+
+    assert response.status_code == 201
+    sql = [q["sql"].strip() for q in queries.captured_queries]
+    commits = [i for i, s in enumerate(sql) if s.upper().startswith("COMMIT")]
+    key_writes = [i for i, s in enumerate(sql) if "core_idempotencykey" in s]
+    assert len(commits) == 1, sql
+    assert len(key_writes) == 2, sql
+    assert max(key_writes) < commits[0], sql
+    key = IdempotencyKey.objects.get(key="one-commit")
+    assert (key.state, key.response_status) == (IdempotencyKey.State.COMPLETED, 201)
+    assert key.response_body is not None
+    assert bytes(key.response_body) == response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_with_one_key_make_one_order(user, account, instrument, restore_gates) -> None:
+    """The second request arrives while the first holds its uncommitted key row (its risk
+    check is slow): it waits for the first to commit and answers with its replay."""
+    inside_check = threading.Event()
+
+    def slow_check(proposal: gates.OrderProposal) -> gates.Verdict:
+        inside_check.set()
+        threading.Event().wait(0.5)
+        return gates.Verdict(approved=True)
+
+    gates.register_pre_trade_check(slow_check)
+    token = access_token_for(user)
+    body = {**VALID, "account": account.pk}
+    results: dict[str, tuple[int, bool, bytes]] = {}
+
+    def send(name: str) -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        try:
+            response = post_order(client, body, key="race")
+            replayed = response.get("Idempotent-Replayed") == "true"
+            results[name] = (response.status_code, replayed, response.content)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=send, args=("first",))
+    first.start()
+    assert inside_check.wait(10)
+    second = threading.Thread(target=send, args=("second",))
+    second.start()
+    first.join()
+    second.join()
+
+    assert Order.objects.count() == 1
+    assert results["first"][:2] == (201, False)
+    assert results["second"] == (201, True, results["first"][2])
+
+
+@pytest.mark.django_db
+def test_failed_intake_leaves_no_key_and_a_retry_runs(api_client, account, instrument, restore_gates) -> None:
+    def broken_check(proposal: gates.OrderProposal) -> gates.Verdict:
+        raise RuntimeError("risk exploded")
+
+    gates.register_pre_trade_check(broken_check)
+    api_client.raise_request_exception = False
+    body = {**VALID, "account": account.pk}
+
+    failed = post_order(api_client, body, key="retry-me")
+
+    assert failed.status_code == 500
+    assert not IdempotencyKey.objects.exists()
+    assert not Order.objects.exists()
+    gates.register_pre_trade_check(lambda proposal: gates.Verdict(approved=True))
+    retried = post_order(api_client, body, key="retry-me")
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_same_key_other_order_is_422_and_writes_nothing(api_client, account, instrument) -> None:
+    assert post_order(api_client, {**VALID, "account": account.pk}, key="k").status_code == 201
+    other = post_order(api_client, {**VALID, "account": account.pk, "quantity": "0.002"}, key="k")
+
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert list(Order.objects.values_list("quantity", flat=True)) == [Decimal("0.001")]
 
 
 @pytest.mark.django_db
@@ -192,3 +298,26 @@ def test_account_credentials_are_encrypted_and_never_returned(api_client, user) 
     assert "PLAIN" not in stored.api_key_encrypted + stored.api_secret_encrypted
     assert decrypt_secret(stored.api_secret_encrypted) == "SECRET-PLAIN"
     assert "PLAIN" not in api_client.get("/api/v1/accounts/").content.decode()
+
+
+@pytest.mark.django_db
+def test_order_representation_is_the_output_serializers(account) -> None:
+    """The intake's cheaper rendering gives exactly what the list and detail endpoints give."""
+    orders = [
+        OrderFactory.create(account=account),
+        OrderFactory.create(
+            account=account,
+            status=OrderStatus.PARTIALLY_FILLED,
+            filled_quantity=Decimal("0.0005"),
+            average_fill_price=Decimal("29999.5"),
+            cumulative_quote=Decimal("14.99975"),
+            fees={"BNB": "0.00001"},
+            exchange_order_id="123",
+            strategy_id=7,
+        ),
+    ]
+    for order in orders:
+        order.refresh_from_db()
+        assert order_representation(order) == OrderOutputSerializer(order).data
+    fresh = Order(account=account, symbol="BTCUSDT", side="BUY", order_type="MARKET", quantity=Decimal("1"))
+    assert order_representation(fresh) == OrderOutputSerializer(fresh).data

@@ -253,3 +253,29 @@ def test_account_without_a_venue_adapter_gets_a_local_rejection(instrument, monk
     order = services.send_order_to_exchange(order_id=order.pk)
 
     assert (order.status, order.reject_reason) == (OrderStatus.REJECTED, "no_venue_adapter")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("client_order_id", [None, "mine-1"], ids=["generated id", "caller's id"])
+def test_intake_stores_exactly_the_order_it_returns_with_its_created_event(
+    instrument, client_order_id
+) -> None:
+    """The order and its event are written by one hand-built statement: what was stored must
+    be, field by field, what the caller got back (and what the ORM reads)."""
+    outcome = services.submit_order(
+        account=AccountFactory.create(), **LIMIT_BUY, client_order_id=client_order_id, strategy_id=3
+    )
+
+    stored = Order.objects.get()
+    returned = outcome.order
+    for field in Order._meta.concrete_fields:
+        assert getattr(stored, field.attname) == getattr(returned, field.attname), field.name
+    assert (stored.status, stored.filled_quantity, stored.fees, stored.version) == (OrderStatus.NEW, 0, {}, 0)
+    event = OrderEvent.objects.get()
+    assert (event.order_id, event.kind, event.from_status, event.to_status) == (
+        stored.pk,
+        OrderEvent.Kind.CREATED,
+        "",
+        OrderStatus.NEW,
+    )
+    assert event.payload == {"client_order_id": stored.client_order_id}

@@ -60,6 +60,7 @@ def _restored_from_audit() -> KillSwitchState:
     except Exception as exc:  # noqa: BLE001 - neither store answers: fail closed
         return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
     if last is None:
+        _remember_never_used()
         return KillSwitchState(active=False, reason="", actor="", changed_at=None)
     logger.warning("kill switch flag missing in Redis; restored from the audit (active=%s)", last.active)
     with contextlib.suppress(ServiceUnavailable):
@@ -67,6 +68,14 @@ def _restored_from_audit() -> KillSwitchState:
     return KillSwitchState(
         active=last.active, reason=last.reason, actor=last.actor, changed_at=last.created_at
     )
+
+
+def _remember_never_used() -> None:
+    """Store "off" for a switch that was never used, so that the next orders read Redis only
+    instead of the audit table every time. `HSETNX` writes only while the field is absent:
+    an activation's flag, stored before its audit row, is never overwritten."""
+    with contextlib.suppress(redis.RedisError):
+        redis_keys.client().hsetnx(redis_keys.key("kill-switch"), "active", "0")
 
 
 class RedisKillSwitch:
