@@ -6,6 +6,8 @@ What python-binance does not do and this class does:
 - keeps a server-time offset (the sync client keeps none), resynchronising once on -1021;
   a second -1021 is a `ClockSkew` error, never a retry loop;
 - spends a request-weight budget fed by `X-MBX-USED-WEIGHT-1M` and honours `Retry-After`;
+- keeps new orders under the account's ORDERS limits (learnt from exchangeInfo, fed by
+  `X-MBX-ORDER-COUNT-10S` / `-1D`), so a burst waits for the next window instead of a 429;
 - parses every number from its string into Decimal and checks orders against the venue's
   cached filters with the project's one validator before sending.
 """
@@ -28,8 +30,8 @@ from apps.exchange import metrics as exchange_metrics
 from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import InvalidOrder, RateLimited, VenueError
 
-from .errors import ClockSkew, translate
-from .ratelimit import WeightBudget
+from .errors import TOO_MANY_ORDERS, ClockSkew, translate
+from .ratelimit import OrderCountBudget, WeightBudget
 
 WEIGHTS = {
     "order_post": 1,
@@ -99,6 +101,8 @@ class BinanceSpot:
             self.client.ws_api._url = ws_api_url
         self.client.REQUEST_RECVWINDOW = recv_window_ms
         self.budget = budget or WeightBudget()
+        #: New orders of this account (one adapter per account per process).
+        self.order_budget = OrderCountBudget()
         self._lock = threading.Lock()
         self._filters: dict[str, tuple[float, SymbolFilters]] = {}
         self._synced_at = 0.0
@@ -132,6 +136,9 @@ class BinanceSpot:
             return self._send(weight_key, fn, **params)  # a second -1021 propagates as ClockSkew
 
     def _send(self, weight_key: str, fn: Callable[..., Any], **params: Any) -> Any:
+        places_order = weight_key == "order_post"
+        if places_order:
+            self.order_budget.acquire()
         self.budget.acquire(WEIGHTS[weight_key])
         self.requests_sent += 1
         self.weight_spent += WEIGHTS[weight_key]
@@ -139,13 +146,17 @@ class BinanceSpot:
             return fn(**params)
         except Exception as exc:  # translated below; unknown types are re-raised by translate()
             error = translate(exc)
-            if isinstance(error, RateLimited):
+            if isinstance(error, RateLimited) and error.venue_code == TOO_MANY_ORDERS:
+                self.order_budget.block_for(error.retry_after)  # orders only: reads may go on
+            elif isinstance(error, RateLimited):
                 self.budget.block_for(error.retry_after)
             raise error from exc
         finally:
             response = self.client.response
             if response is not None:
                 self.budget.observe(response.headers)
+                if places_order:
+                    self.order_budget.observe(response.headers)
             exchange_metrics.observe_response(self.client.API_URL, getattr(response, "headers", None))
 
     # --- commands ---------------------------------------------------------------------------
@@ -212,6 +223,7 @@ class BinanceSpot:
         if cached and time.time() - cached[0] < FILTERS_TTL_SECONDS:
             return cached[1]
         info = self._call("exchange_info", self.client.get_exchange_info, signed=False)
+        self.order_budget.learn_limits(info.get("rateLimits", []))
         now = time.time()
         parsed = {row["symbol"]: parse_symbol_filters(row) for row in info["symbols"]}
         with self._lock:

@@ -18,6 +18,7 @@ from apps.exchange.binance.adapter import BinanceSpot
 from apps.exchange.binance.errors import ClockSkew
 from apps.exchange.domain import OrderRequest
 from apps.exchange.errors import InvalidOrder, RateLimited
+from apps.exchange.simulator.server import SimulatorServer
 from apps.execution import services, venue_factories
 from apps.execution.models import ExchangeAccount, Fill, Order
 from apps.execution.services.orders import SubmissionPending
@@ -148,6 +149,35 @@ def test_adapter_never_exceeds_the_weight_budget(sim) -> None:
     # Stopped by its own budget (100 less a 10% margin), before the venue had to say 429.
     assert 0 < len(sent) * 6 <= 90
     assert 429 not in sent
+
+
+def test_a_burst_of_new_orders_waits_for_the_next_window_instead_of_a_429() -> None:
+    server = SimulatorServer(port=0, seed=7, orders_per_10s=5)  # learnt from exchangeInfo
+    server.start()
+    try:
+        server.add_symbol(BTCUSDT, price=Decimal("30000.00"))
+        server.add_account(api_key=API_KEY, api_secret=API_SECRET, balances={"USDT": Decimal("100000")})
+        adapter = BinanceSpot(api_key=API_KEY, api_secret=API_SECRET, base_url=server.base_url)
+        counted: list[int] = []
+        adapter.client.session.hooks["response"].append(
+            lambda r, *a, **k: counted.append(int(r.headers.get("X-MBX-ORDER-COUNT-10S", -1)))
+        )
+        sent = count_requests(adapter)
+
+        for i in range(6):
+            adapter.place_order(
+                OrderRequest(
+                    symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.LIMIT, quantity=Decimal("0.001"),
+                    price=Decimal("10000.00"), time_in_force=TimeInForce.GTC, client_order_id=f"burst-{i}",
+                )
+            )  # fmt: skip
+
+        assert 429 not in sent
+        assert len(adapter.open_orders(symbol="BTCUSDT")) == 6
+        # 5 per 10 s less the 10% margin: never more than 4 orders in one of the venue's windows.
+        assert max(counted) == 4
+    finally:
+        server.stop()
 
 
 def count_requests(adapter: BinanceSpot) -> list[int]:
