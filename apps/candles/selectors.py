@@ -162,9 +162,12 @@ def load_recent_arrays(
         .values_list("open_time", flat=True)[count - 1 : count]
     )
     start = next(iter(first), None)
+    # `end=moment` changes no row (a candle closed by `moment` opened before it) but bounds the
+    # index range: without it PostgreSQL walks every later candle of the series to test its
+    # close time (a backtest's warm-up read the whole range after its start: ~1 s per 1M).
     if start is None:  # fewer than `count`: all of them
-        return load_arrays(symbol=symbol, interval=interval, closed_by=moment)
-    return load_arrays(symbol=symbol, interval=interval, start=start, closed_by=moment)
+        return load_arrays(symbol=symbol, interval=interval, end=moment, closed_by=moment)
+    return load_arrays(symbol=symbol, interval=interval, start=start, end=moment, closed_by=moment)
 
 
 def _copy_out(query: str, params: list[object]) -> bytearray:

@@ -5,7 +5,7 @@ One project-wide precision: NUMERIC(38, 18) in the database (see `money_field`).
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation, Rounded
 from typing import Any
 
 from django.db import models
@@ -15,6 +15,12 @@ from .errors import ErrorCode, ValidationFailed
 MAX_DIGITS = 38
 DECIMAL_PLACES = 18
 _MAX_INTEGER_DIGITS = MAX_DIGITS - DECIMAL_PLACES
+#: Quantizing to _FINEST under _PLACES_CHECK raises Rounded exactly when a non-zero value's
+#: representation has more than DECIMAL_PLACES decimals (trailing zeros count, as in
+#: `as_tuple`): quantize discards digits then and only then. MAX_DIGITS of precision holds
+#: any value with at most _MAX_INTEGER_DIGITS integer digits at that exponent.
+_FINEST = Decimal(1).scaleb(-DECIMAL_PLACES)
+_PLACES_CHECK = Context(prec=MAX_DIGITS, traps=[Rounded, InvalidOperation])
 
 
 def money_field(**kwargs: Any) -> models.DecimalField:
@@ -47,21 +53,35 @@ def parse_decimal(value: object, *, field: str) -> Decimal:
 
 
 def ensure_storable(value: Decimal, *, field: str) -> None:
-    """Refuse NaN, infinities and values that do not fit NUMERIC(38, 18) exactly."""
+    """Refuse NaN, infinities and values that do not fit NUMERIC(38, 18) exactly.
+
+    The representation decides, as the column's check would (1.0000000000000000000 has 19
+    decimals): at most DECIMAL_PLACES digits after the point, at most _MAX_INTEGER_DIGITS
+    before it. Checked with `adjusted()` and a trapping quantize rather than `as_tuple()`,
+    which builds a tuple of every digit: this runs for every order quantity and price (API,
+    strategies, the backtester's every fill)."""
     if not value.is_finite():
         raise ValidationFailed(f"{field} must be finite.", code=ErrorCode.INVALID_DECIMAL, field=field)
-    _sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):  # pragma: no cover - finite values have int exponents
-        raise ValidationFailed(f"{field} must be finite.", code=ErrorCode.INVALID_DECIMAL, field=field)
-    decimals = max(0, -exponent)
-    integer_digits = max(0, len(digits) + exponent)
-    if decimals > DECIMAL_PLACES or integer_digits > _MAX_INTEGER_DIGITS:
+    # adjusted() + 1 is the count of integer digits (len(digits) + exponent), zero included.
+    if value.adjusted() >= _MAX_INTEGER_DIGITS or _too_many_decimals(value):
         raise ValidationFailed(
             f"{field} has too many digits (at most {_MAX_INTEGER_DIGITS} before and "
             f"{DECIMAL_PLACES} after the point).",
             code=ErrorCode.INVALID_DECIMAL,
             field=field,
         )
+
+
+def _too_many_decimals(value: Decimal) -> bool:
+    """More than DECIMAL_PLACES digits after the point in `value`'s representation (its
+    integer digits already checked)."""
+    if not value:
+        return value.adjusted() < -DECIMAL_PLACES  # a zero's one digit: adjusted() is its exponent
+    try:
+        value.quantize(_FINEST, context=_PLACES_CHECK)
+    except Rounded:
+        return True
+    return False
 
 
 def snap_down(value: Decimal, step: Decimal) -> Decimal:

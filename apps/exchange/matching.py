@@ -30,10 +30,10 @@ simulator returns them verbatim and the backtester reports them the way live tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Context, Decimal, getcontext, localcontext
 from enum import StrEnum
 
 from apps.core.domain import OrderType, Side, SymbolFilters, TimeInForce, conform_to_filters
@@ -238,12 +238,20 @@ def candle_path(open_: Decimal, high: Decimal, low: Decimal, close: Decimal) -> 
     return (open_, high, low, close)
 
 
-@contextmanager
-def _exact() -> Iterator[None]:
-    """Arithmetic at a precision where products of stored values never round."""
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        yield
+def exact_arithmetic() -> AbstractContextManager[Context]:
+    """Arithmetic at a precision where products of stored values never round (the caller's
+    context with `prec` raised). Every amount below (and the shared fill-model functions) is
+    computed inside it. A plain `localcontext`, not a generator: it is entered per call."""
+    return localcontext(prec=_PRECISION)
+
+
+def exact_context() -> Context:
+    """The context `exact_arithmetic()` enters, as an object (the caller's context, copied,
+    with `prec` raised): for a caller that switches to it many times (the backtester's
+    batched Swing path, once per order) without building it each time."""
+    context = getcontext().copy()
+    context.prec = _PRECISION
+    return context
 
 
 def _decimals(value: Decimal) -> int:
@@ -265,7 +273,9 @@ class _Market:
 
 
 @dataclass(slots=True)
-class _Account:
+class Account:
+    """One account's balances and fee rates (free and locked per asset)."""
+
     fees: FeeSchedule
     free: dict[str, Decimal] = field(default_factory=dict)
     locked: dict[str, Decimal] = field(default_factory=dict)
@@ -305,7 +315,7 @@ class MatchingEngine:
         self._slippage_bps = slippage_bps
         self._now_ms = now_ms
         self._markets: dict[str, _Market] = {}
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, Account] = {}
         self._orders: dict[int, Order] = {}
         self._open: dict[int, Order] = {}
         self._trades: dict[str, list[Trade]] = {}
@@ -334,7 +344,7 @@ class MatchingEngine:
         self, account: str, balances: Mapping[str, Decimal], *, fees: FeeSchedule | None = None
     ) -> None:
         """Create (or reset) an account with these free balances."""
-        state = _Account(fees=fees or self._default_fees)
+        state = Account(fees=fees or self._default_fees)
         for asset, amount in balances.items():
             state.move(asset, free=amount)
         self._accounts[account] = state
@@ -404,14 +414,14 @@ class MatchingEngine:
         now_ms: int | None = None,
     ) -> Placement:
         """Validate, lock funds, match what crosses now; raise EngineError if refused."""
-        with _exact():
+        with exact_arithmetic():
             batch = _Batch(self._tick_clock(now_ms))
             market = self._market(symbol)
             self._check_parameters(order_type, quantity, price, time_in_force, quote_order_qty)
             exec_price = self._execution_price(market, side, order_type, price)
             quantity = self._order_quantity(market, quantity, quote_order_qty, exec_price)
-            self._check_filters(market.filters, side, order_type, quantity, price, exec_price)
-            state = self._accounts.setdefault(account, _Account(fees=self._default_fees))
+            check_filters(market.filters, side, order_type, quantity, price, exec_price)
+            state = self._accounts.setdefault(account, Account(fees=self._default_fees))
             if any(o.client_order_id == client_order_id for o in self.open_orders(account)):
                 raise new_order_rejected(DUPLICATE_ORDER)
             crosses = exec_price is not None
@@ -420,7 +430,7 @@ class MatchingEngine:
             lock_price = price if price is not None else exec_price
             if lock_price is None:  # pragma: no cover - a MARKET order always has an execution price
                 raise mandatory("price")
-            self._lock(state, market.filters, side, quantity, lock_price)
+            lock_funds(state, market.filters, side, quantity, lock_price)
             batch.touch(account, *self._assets(market.filters))
             order = Order(
                 order_id=self._next_order_id,
@@ -460,7 +470,7 @@ class MatchingEngine:
         now_ms: int | None = None,
     ) -> Cancellation:
         """Cancel an open order; -2011 "Unknown order sent." if there is no such open order."""
-        with _exact():
+        with exact_arithmetic():
             self._market(symbol)
             if order_id is None and client_order_id is None:
                 raise mandatory("orderId")
@@ -485,7 +495,7 @@ class MatchingEngine:
 
     def on_price(self, symbol: str, price: Decimal, *, now_ms: int | None = None) -> list[Event]:
         """A new market price (one tick): fills the resting orders it reaches."""
-        with _exact():
+        with exact_arithmetic():
             batch = _Batch(self._tick_clock(now_ms))
             self._tick(self._market(symbol), price, batch)
             self._emit_positions(batch)
@@ -502,7 +512,7 @@ class MatchingEngine:
         now_ms: int | None = None,
     ) -> list[Event]:
         """Replay a candle as four ticks along `candle_path`; events in path order."""
-        with _exact():
+        with exact_arithmetic():
             batch = _Batch(self._tick_clock(now_ms))
             market = self._market(symbol)
             for point in candle_path(open_, high, low, close):
@@ -525,9 +535,7 @@ class MatchingEngine:
             _check_market_parameters(quantity, price, time_in_force, quote_order_qty)
         else:
             _check_limit_parameters(order_type, quantity, price, time_in_force, quote_order_qty)
-        for name, value in (("quantity", quantity), ("price", price), ("quoteOrderQty", quote_order_qty)):
-            if value is not None and _decimals(value) > MAX_DECIMALS:
-                raise too_precise(name)
+        check_precision(quantity=quantity, price=price, quote_order_qty=quote_order_qty)
 
     def _order_quantity(
         self,
@@ -549,22 +557,6 @@ class MatchingEngine:
             raise filter_failure("LOT_SIZE")
         return snapped.quantize(COMMISSION_QUANTUM, rounding=ROUND_DOWN).normalize()
 
-    def _check_filters(
-        self,
-        filters: SymbolFilters,
-        side: Side,
-        order_type: OrderType,
-        quantity: Decimal,
-        price: Decimal | None,
-        exec_price: Decimal | None,
-    ) -> None:
-        """The shared validator, with its verdicts mapped to Binance's codes and texts."""
-        reference = exec_price if order_type == OrderType.MARKET else None
-        try:
-            conform_to_filters(filters, side=side, quantity=quantity, price=price, reference_price=reference)
-        except ValidationFailed as exc:
-            raise _binance_filter_error(exc) from exc
-
     # -- matching -------------------------------------------------------------------------
 
     def _execution_price(
@@ -575,22 +567,13 @@ class MatchingEngine:
         if order_type == OrderType.MARKET:
             if current is None:
                 raise new_order_rejected("Market is closed.")
-            return self._slipped(market.filters.tick_size, side, current)
+            return slipped_price(
+                current, side, tick=market.filters.tick_size, slippage_bps=self._slippage_bps
+            )
         if current is None or limit is None:
             return None
         crosses = current <= limit if side == Side.BUY else current >= limit
         return current if crosses else None
-
-    def _slipped(self, tick: Decimal, side: Side, price: Decimal) -> Decimal:
-        if self._slippage_bps == 0:
-            return price
-        factor = self._slippage_bps / _BPS
-        moved = price * (1 + factor) if side == Side.BUY else price * (1 - factor)
-        if tick <= 0:
-            return moved
-        rounding = ROUND_UP if side == Side.BUY else ROUND_DOWN
-        snapped = (moved / tick).to_integral_value(rounding) * tick
-        return max(snapped, tick)
 
     def _match_on_placement(
         self, market: _Market, order: Order, exec_price: Decimal | None, batch: _Batch
@@ -649,19 +632,9 @@ class MatchingEngine:
     ) -> Order:
         filters = market.filters
         state = self._accounts[order.account]
-        rate = state.fees.maker if is_maker else state.fees.taker
-        quote = quantity * price
-        if order.side == Side.BUY:
-            commission = _commission(quantity * rate)
-            commission_asset = filters.base_asset
-            reserved = quantity * order.lock_price
-            state.move(filters.quote_asset, locked=-reserved, free=reserved - quote)
-            state.move(filters.base_asset, free=quantity - commission)
-        else:
-            commission = _commission(quote * rate)
-            commission_asset = filters.quote_asset
-            state.move(filters.base_asset, locked=-quantity)
-            state.move(filters.quote_asset, free=quote - commission)
+        quote, commission, commission_asset = settle_fill(
+            state, filters, order.side, quantity, price, lock_price=order.lock_price, is_maker=is_maker
+        )
         if market.available[order.side] is not None:
             market.available[order.side] = (market.available[order.side] or ZERO) - quantity
         trade = Trade(
@@ -716,18 +689,6 @@ class MatchingEngine:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _lock(
-        self, state: _Account, filters: SymbolFilters, side: Side, quantity: Decimal, lock_price: Decimal
-    ) -> None:
-        asset, amount = (
-            (filters.quote_asset, quantity * lock_price)
-            if side == Side.BUY
-            else (filters.base_asset, quantity)
-        )
-        if state.free.get(asset, ZERO) < amount:
-            raise new_order_rejected(INSUFFICIENT_BALANCE)
-        state.move(asset, free=-amount, locked=amount)
-
     def _store(self, order: Order) -> None:
         self._orders[order.order_id] = order
         if order.is_open:
@@ -779,12 +740,94 @@ class MatchingEngine:
         except KeyError:
             raise invalid_symbol() from None
 
-    def _account(self, account: str) -> _Account:
-        return self._accounts.get(account) or _Account(fees=self._default_fees)
+    def _account(self, account: str) -> Account:
+        return self._accounts.get(account) or Account(fees=self._default_fees)
 
     @staticmethod
     def _assets(filters: SymbolFilters) -> tuple[str, str]:
         return (filters.base_asset, filters.quote_asset)
+
+
+# -- the fill model's pieces, shared with the backtester's batched Swing path -------------------
+# (apps/backtest/engine/swing_batch.py). Call them inside `exact_arithmetic()`.
+
+
+def slipped_price(price: Decimal, side: Side, *, tick: Decimal, slippage_bps: Decimal) -> Decimal:
+    """A MARKET order's execution price: `price` moved against the order by `slippage_bps`,
+    rounded to the tick away from the order (buys up, sells down), never below one tick."""
+    if slippage_bps == 0:
+        return price
+    factor = slippage_bps / _BPS
+    moved = price * (1 + factor) if side == Side.BUY else price * (1 - factor)
+    if tick <= 0:
+        return moved
+    rounding = ROUND_UP if side == Side.BUY else ROUND_DOWN
+    snapped = (moved / tick).to_integral_value(rounding) * tick
+    return max(snapped, tick)
+
+
+def check_precision(
+    *, quantity: Decimal | None, price: Decimal | None, quote_order_qty: Decimal | None
+) -> None:
+    """More than MAX_DECIMALS decimals in an order parameter is -1111."""
+    for name, value in (("quantity", quantity), ("price", price), ("quoteOrderQty", quote_order_qty)):
+        if value is not None and _decimals(value) > MAX_DECIMALS:
+            raise too_precise(name)
+
+
+def check_filters(
+    filters: SymbolFilters,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal,
+    price: Decimal | None,
+    exec_price: Decimal | None,
+) -> None:
+    """The shared validator, with its verdicts mapped to Binance's codes and texts."""
+    reference = exec_price if order_type == OrderType.MARKET else None
+    try:
+        conform_to_filters(filters, side=side, quantity=quantity, price=price, reference_price=reference)
+    except ValidationFailed as exc:
+        raise _binance_filter_error(exc) from exc
+
+
+def lock_funds(
+    state: Account, filters: SymbolFilters, side: Side, quantity: Decimal, lock_price: Decimal
+) -> None:
+    """Lock what an order may spend (quote at `lock_price` for a buy, the base for a sell);
+    -2010 insufficient balance when the free balance does not cover it."""
+    asset, amount = (
+        (filters.quote_asset, quantity * lock_price) if side == Side.BUY else (filters.base_asset, quantity)
+    )
+    if state.free.get(asset, ZERO) < amount:
+        raise new_order_rejected(INSUFFICIENT_BALANCE)
+    state.move(asset, free=-amount, locked=amount)
+
+
+def settle_fill(
+    state: Account,
+    filters: SymbolFilters,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    *,
+    lock_price: Decimal,
+    is_maker: bool,
+) -> tuple[Decimal, Decimal, str]:
+    """Move the balances of one fill of `quantity` at `price` (from the order's lock) and charge
+    the commission in the asset received. Returns (quote quantity, commission, its asset)."""
+    rate = state.fees.maker if is_maker else state.fees.taker
+    quote = quantity * price
+    if side == Side.BUY:
+        commission = _commission(quantity * rate)
+        reserved = quantity * lock_price
+        state.move(filters.quote_asset, locked=-reserved, free=reserved - quote)
+        state.move(filters.base_asset, free=quantity - commission)
+        return quote, commission, filters.base_asset
+    commission = _commission(quote * rate)
+    state.move(filters.base_asset, locked=-quantity)
+    state.move(filters.quote_asset, free=quote - commission)
+    return quote, commission, filters.quote_asset
 
 
 def _check_market_parameters(

@@ -44,19 +44,30 @@ def _check_window(n: int) -> None:
         raise ValueError(f"window must be a positive integer, got {n!r}")
 
 
+#: Outputs per block of `_windowed` (256 KB of float64): the accumulator and the inputs it
+#: reads stay in the CPU cache for all `n` passes (over a million candles, one pass per
+#: window position over the whole series streamed ~8 MB from memory each time).
+_BLOCK = 32768
+
+
 def _windowed(x: FloatArray, n: int, reduce: str) -> FloatArray:
-    """out[i] = reduce(x[i-n+1], ..., x[i]) applied left to right, NaN for i < n-1."""
+    """out[i] = reduce(x[i-n+1], ..., x[i]) applied left to right, NaN for i < n-1.
+
+    Computed block by block: each output is still the same operations on the same inputs in
+    the same order (so bit for bit the same), only the order in which outputs are made differs."""
     _check_window(n)
     x = as_float_array(x)
     out = np.full(x.shape[0], NAN)
     m = x.shape[0] - n + 1
     if m <= 0:
         return out
-    acc = x[0:m].copy()
     op = {"sum": np.add, "max": np.maximum, "min": np.minimum}[reduce]
-    for j in range(1, n):
-        op(acc, x[j : j + m], out=acc)
-    out[n - 1 :] = acc
+    for start in range(0, m, _BLOCK):
+        stop = min(start + _BLOCK, m)
+        acc = out[n - 1 + start : n - 1 + stop]  # a view: accumulate in place
+        acc[:] = x[start:stop]
+        for j in range(1, n):
+            op(acc, x[start + j : stop + j], out=acc)
     return out
 
 

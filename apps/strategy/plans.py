@@ -66,6 +66,28 @@ def fit(value: Decimal) -> Decimal:
     return snap_down(value, _STORABLE)
 
 
+#: The last (filters, their tick and step alone): a Swing run sizes every entry with the same
+#: filters, so the copy is made once, not per entry. One tuple, replaced whole.
+_last_rounding_only: tuple[SymbolFilters, SymbolFilters] | None = None
+
+
+def _rounding_only(filters: SymbolFilters) -> SymbolFilters:
+    """`filters` with every bound disabled: the tick and step alone (for snapping)."""
+    global _last_rounding_only  # noqa: PLW0603 - a one-entry cache
+    last = _last_rounding_only
+    if last is not None and last[0] is filters:
+        return last[1]
+    rounding_only = SymbolFilters(
+        symbol=filters.symbol,
+        base_asset=filters.base_asset,
+        quote_asset=filters.quote_asset,
+        tick_size=filters.tick_size,
+        step_size=filters.step_size,
+    )
+    _last_rounding_only = (filters, rounding_only)
+    return rounding_only
+
+
 def conform(
     filters: SymbolFilters,
     *,
@@ -75,13 +97,7 @@ def conform(
     reference_price: Decimal | None = None,
 ) -> tuple[Decimal, Decimal | None, Problem | None]:
     """Rounded (quantity, price) and the reason the exchange would refuse them, if any."""
-    rounding_only = SymbolFilters(
-        symbol=filters.symbol,
-        base_asset=filters.base_asset,
-        quote_asset=filters.quote_asset,
-        tick_size=filters.tick_size,
-        step_size=filters.step_size,
-    )
+    rounding_only = _rounding_only(filters)
     price = fit(price) if price is not None else None
     try:
         rounded = conform_to_filters(
@@ -213,6 +229,15 @@ def swing_entry_order(
     config: SwingConfig, *, reference_price: Decimal, filters: SymbolFilters
 ) -> PlannedOrder:
     """The MARKET buy a Swing entry would place at `reference_price`."""
+    quantity, problem = swing_entry_quantity(config, reference_price=reference_price, filters=filters)
+    return PlannedOrder("entry", 0, Side.BUY, None, quantity, quantity * reference_price, problem=problem)
+
+
+def swing_entry_quantity(
+    config: SwingConfig, *, reference_price: Decimal, filters: SymbolFilters
+) -> tuple[Decimal, Problem | None]:
+    """`swing_entry_order`'s quantity and problem alone: the runtime (and the backtester, once
+    per entry) needs no PlannedOrder."""
     if config.sizing_mode == SizingMode.QUOTE:
         raw_quantity = config.sizing_value / reference_price
     else:
@@ -220,4 +245,4 @@ def swing_entry_order(
     quantity, _, problem = conform(
         filters, side=Side.BUY, quantity=raw_quantity, price=None, reference_price=reference_price
     )
-    return PlannedOrder("entry", 0, Side.BUY, None, quantity, quantity * reference_price, problem=problem)
+    return quantity, problem

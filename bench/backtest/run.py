@@ -145,8 +145,9 @@ def prepare(count: int) -> Path:
     return path
 
 
-def measure_engine(kind: str, data: str) -> dict[str, Any]:
-    """The simulation alone, on arrays already in memory (the engine's candles per second)."""
+def measure_engine(kind: str, data: str, *, reference: bool = False) -> dict[str, Any]:
+    """The simulation alone, on arrays already in memory (the engine's candles per second).
+    `reference`: the general path even where Swing's batched path applies (same digest)."""
     _setup_django()
     import numpy as np
 
@@ -168,10 +169,10 @@ def measure_engine(kind: str, data: str) -> dict[str, Any]:
     )
     before = _maxrss_mib()
     started = time.perf_counter()
-    outcome = simulate(spec, arrays)
+    outcome = simulate(spec, arrays, reference=reference)
     wall = time.perf_counter() - started
     return {
-        "engine": "tradingbot",
+        "engine": "tradingbot (general path)" if reference else "tradingbot",
         "strategy": kind,
         "wall_s": wall,
         "candles": len(arrays),
@@ -238,11 +239,12 @@ def main() -> int:
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engine-only", metavar="KIND", help=argparse.SUPPRESS)
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--end-to-end", metavar="KIND", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine_only:
-        print(json.dumps(measure_engine(args.engine_only, args.data)))
+        print(json.dumps(measure_engine(args.engine_only, args.data, reference=args.reference)))
         return 0
     if args.end_to_end:
         print(json.dumps(measure_end_to_end(args.end_to_end, args.count)))
@@ -253,6 +255,10 @@ def main() -> int:
     me = str(Path(__file__).resolve())
     for kind in CONFIGS:
         rows.append(_child([me, "--engine-only", kind, "--data", str(data)]) | {"strategy": kind})
+        if kind == "SWING":  # the batched path's reference, on the same candles: same digest
+            rows.append(
+                _child([me, "--engine-only", kind, "--data", str(data), "--reference"]) | {"strategy": kind}
+            )
         rows.append(_child([me, "--end-to-end", kind, "--count", str(args.count)]) | {"strategy": kind})
     if not args.no_peers:
         if PEER_PYTHON.exists():
@@ -264,9 +270,12 @@ def main() -> int:
         else:
             print(f"(no peer venv at {PEER_PYTHON}: run bench/backtest/run to compare with peers)")
     _print(rows)
+    swing = {r.get("engine"): r.get("digest") for r in rows if r["strategy"] == "SWING" and "digest" in r}
+    same = len(set(swing.values())) == 1
+    print(f"Swing digests (batched, general path, end to end): {'identical' if same else 'DIFFERENT'}")
     if args.json:
         args.json.write_text(json.dumps({"count": args.count, "rows": rows}, indent=2, default=str))
-    return 0 if all("error" not in r for r in rows) else 1
+    return 0 if same and all("error" not in r for r in rows) else 1
 
 
 def _print(rows: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from apps.candles import intervals
 from apps.candles.domain import CandleArrays
 
-from .simulator import SimulationResult, to_decimal
+from .simulator import BalanceHistory, to_decimal
 
 FloatArray = npt.NDArray[np.float64]
 DAY_MS = 86_400_000
@@ -62,7 +62,7 @@ def _sample_indices(open_time: npt.NDArray[np.int64], interval: str) -> npt.NDAr
     return np.append(last, n - 1).astype(np.int64)
 
 
-def build_equity(result: SimulationResult, candles: CandleArrays, interval: str) -> EquityCurve:
+def build_equity(result: BalanceHistory, candles: CandleArrays, interval: str) -> EquityCurve:
     n = len(candles)
     base_f, quote_f = result.balances_per_candle()
     per_candle = quote_f + base_f * candles.close

@@ -26,9 +26,16 @@ from .broker import Rejection
 
 
 def canonical(value: Decimal | None) -> str:
+    """The value's normalized fixed-point text ("-" for None, "0" for any zero). `str` is that
+    text whenever it has no exponent (about three times cheaper than `format(..., "f")`, and
+    a long run formats ~180,000 values); it switches to scientific notation only for a
+    positive exponent or a tiny value, which `format` then writes out."""
     if value is None:
         return "-"
-    text = format(value.normalize(), "f")
+    normal = value.normalize()
+    text = str(normal)
+    if "E" in text or "e" in text:
+        text = format(normal, "f")
     return "0" if text in ("-0", "") else text
 
 
@@ -110,11 +117,11 @@ def trade_line(trade: Trade) -> str:
 def result_digest(
     orders: list[Order], rejections: list[Rejection], trades: list[Trade], tags: dict[str, str]
 ) -> str:
-    digest = hashlib.sha256()
-    for order in orders:
-        digest.update(order_line(order, tags.get(order.client_order_id, "")).encode() + b"\n")
-    for rejection in rejections:
-        digest.update(rejection_line(rejection).encode() + b"\n")
-    for trade in trades:
-        digest.update(trade_line(trade).encode() + b"\n")
-    return digest.hexdigest()
+    """sha256 of every line, each ending in a newline. The lines are joined and hashed in one
+    call (the same bytes as one update per line, without ~45,000 encode and update calls on a
+    long run)."""
+    lines = [order_line(order, tags.get(order.client_order_id, "")) for order in orders]
+    lines.extend(rejection_line(rejection) for rejection in rejections)
+    lines.extend(trade_line(trade) for trade in trades)
+    lines.append("")  # the last line's newline
+    return hashlib.sha256("\n".join(lines).encode() if len(lines) > 1 else b"").hexdigest()

@@ -62,8 +62,13 @@ class Metrics:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
 
 
+#: Ratios at or beyond this are reported as undefined: quantized to 10 places they would not
+#: fit the 60-digit context (a CAGR extrapolated from minutes of trading can reach 1e200).
+_RATIO_LIMIT = 1e49
+
+
 def _ratio(value: float | None) -> Decimal | None:
-    if value is None or not math.isfinite(value):
+    if value is None or not math.isfinite(value) or abs(value) >= _RATIO_LIMIT:
         return None
     return Decimal(repr(float(value))).quantize(_RATIO)
 

@@ -22,7 +22,8 @@ from .broker import ACCOUNT, Rejection, SimulatedBroker
 from .equity import EquityCurve, build_equity
 from .metrics import Metrics, compute_metrics
 from .signals import SwingSignals
-from .simulator import Progress, Simulation, SimulationResult, SimulationSettings
+from .simulator import BalanceHistory, Progress, Simulation, SimulationSettings
+from .swing_batch import Ledger, SwingBatch
 
 #: The strategy id inside a backtest: client order ids read "sbt-<seq>".
 BACKTEST_STRATEGY_ID = "bt"
@@ -53,11 +54,36 @@ class BacktestOutcome:
 
 
 def simulate(
-    spec: BacktestSpec, candles: CandleArrays, progress: Progress | None = None, *, warmup: int = 0
+    spec: BacktestSpec,
+    candles: CandleArrays,
+    progress: Progress | None = None,
+    *,
+    warmup: int = 0,
+    reference: bool = False,
 ) -> BacktestOutcome:
     """Run `spec` over `candles`. The first `warmup` candles are history only: a Swing rule's
     indicators read them (as the live runtime reads its recent candles), nothing trades on them
-    and the results (equity, metrics) start after them."""
+    and the results (equity, metrics) start after them.
+
+    A Swing run whose rules read no position term takes the batched path (`swing_batch`),
+    which gives byte-identical results faster; `reference=True` runs the general path (the
+    live runtime through the matching engine) anyway."""
+    signals = None
+    if isinstance(spec.config, SwingConfig) and SwingSignals.applicable(spec.config):
+        signals = SwingSignals.evaluate(spec.config, candles)
+        if not reference:
+            batch = SwingBatch(
+                config=spec.config,
+                filters=spec.filters,
+                fees=spec.fees,
+                slippage_bps=spec.slippage_bps,
+                initial_quote=spec.initial_quote,
+                strategy_id=BACKTEST_STRATEGY_ID,
+                candles=candles,
+                signals=signals,
+                start=warmup,
+            )
+            return _finish(spec, candles, batch.run(progress), batch.ledger, warmup)
     history = candles.slice(0, warmup) if warmup else ()
     runtime = build_runtime(
         strategy_id=BACKTEST_STRATEGY_ID,
@@ -73,9 +99,6 @@ def simulate(
         slippage_bps=spec.slippage_bps,
         initial_quote=spec.initial_quote,
     )
-    signals = None
-    if isinstance(spec.config, SwingConfig) and SwingSignals.applicable(spec.config):
-        signals = SwingSignals.evaluate(spec.config, candles)
     settings = SimulationSettings(
         interval=spec.interval,
         fees=spec.fees,
@@ -85,11 +108,9 @@ def simulate(
     result = Simulation(
         runtime=runtime, broker=broker, candles=candles, settings=settings, signals=signals, start=warmup
     ).run(progress)
-    if warmup:
-        result.change_index = [i - warmup for i in result.change_index]
-        result.candles = len(candles) - warmup
-        candles = candles.slice(warmup, len(candles))
-    return _outcome(spec, candles, result)
+    orders = sorted(broker.engine.orders(ACCOUNT, spec.filters.symbol), key=lambda o: o.order_id)
+    ledger = Ledger(orders=orders, rejections=broker.rejections, trades=broker.trades(), tags=broker.tags)
+    return _finish(spec, candles, result, ledger, warmup)
 
 
 def warmup_candles(spec: BacktestSpec) -> int:
@@ -100,23 +121,27 @@ def warmup_candles(spec: BacktestSpec) -> int:
     return max(rule.recommended_history for rule in rules)
 
 
-def _outcome(spec: BacktestSpec, candles: CandleArrays, result: SimulationResult) -> BacktestOutcome:
-    broker = result.broker
-    orders = sorted(broker.engine.orders(ACCOUNT, spec.filters.symbol), key=lambda o: o.order_id)
-    trades = broker.trades()
+def _finish(
+    spec: BacktestSpec, candles: CandleArrays, result: BalanceHistory, ledger: Ledger, warmup: int
+) -> BacktestOutcome:
+    """Equity, metrics and digest over the traded candles (the warm-up cut off)."""
+    if warmup:
+        result.change_index = [i - warmup for i in result.change_index]
+        result.candles = len(candles) - warmup
+        candles = candles.slice(warmup, len(candles))
     equity = build_equity(result, candles, spec.interval)
     metrics = compute_metrics(
         equity=equity,
-        trades=trades,
+        trades=ledger.trades,
         filters=spec.filters,
         initial_quote=spec.initial_quote,
     )
-    digest = fingerprint.result_digest(orders, broker.rejections, trades, broker.tags)
+    digest = fingerprint.result_digest(ledger.orders, ledger.rejections, ledger.trades, ledger.tags)
     return BacktestOutcome(
-        orders=orders,
-        rejections=broker.rejections,
-        trades=trades,
-        tags=broker.tags,
+        orders=ledger.orders,
+        rejections=ledger.rejections,
+        trades=ledger.trades,
+        tags=ledger.tags,
         equity=equity,
         metrics=metrics,
         result_digest=digest,

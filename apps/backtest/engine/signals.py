@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from apps.candles.domain import CandleArrays
 from apps.strategy.configs import SwingConfig
-from apps.strategy.dsl import Series, compile_rule
+from apps.strategy.dsl import CompiledRule, Series, compile_rule
 from apps.strategy.runtime.types import CandleBar, Intent, StrategyRuntime
 
 from .scan import Watch
@@ -47,8 +47,8 @@ class SwingSignals:
     @classmethod
     def evaluate(cls, config: SwingConfig, candles: CandleArrays) -> SwingSignals:
         series = Series(candles.open, candles.high, candles.low, candles.close, candles.volume)
-        entry = compile_rule(config.entry).evaluate_vectorized(series)
-        exit_ = compile_rule(config.exit).evaluate_vectorized(series)
+        rules = (compile_rule(config.entry), compile_rule(config.exit))
+        entry, exit_ = CompiledRule.evaluate_all(rules, series)
         return cls(
             np.ascontiguousarray(entry, dtype=np.bool_), np.ascontiguousarray(exit_, dtype=np.bool_), config
         )
@@ -60,8 +60,9 @@ class SwingSignals:
         )
         return result
 
-    def watch(self, runtime: StrategyRuntime) -> Watch | None:
-        """What the runtime must see next given its phase; None = every candle."""
+    def watch(self, runtime: object) -> Watch | None:
+        """What the runtime must see next given its phase (its `phase` and `entry_price`:
+        a SwingRuntime, or the batched path's trader); None = every candle."""
         phase = getattr(runtime, "phase", None)
         if phase == _FLAT:
             return Watch(signal=self.entry)

@@ -59,8 +59,9 @@ class SimulationSettings:
 
 
 @dataclass(slots=True)
-class SimulationResult:
-    broker: SimulatedBroker
+class BalanceHistory:
+    """The balances over a run, recorded only where they change (what the equity curve needs)."""
+
     initial_quote: Decimal
     #: Indices of candles after which balances changed, and the (base, quote) held from then on.
     change_index: list[int] = field(default_factory=list)
@@ -72,17 +73,15 @@ class SimulationResult:
     def balances_per_candle(self) -> tuple[FloatArray, FloatArray]:
         """(base, quote) held at each candle's close, as float64 arrays (for the curve)."""
         n = self.candles
-        base = np.zeros(n)
-        quote = np.full(n, float(self.initial_quote))
         if not self.change_index:
-            return base, quote
+            return np.zeros(n), np.full(n, float(self.initial_quote))
+        # Each recorded balance holds from its candle to the next change (the initial ones
+        # before the first): one run per value, repeated. Indices increase; a repeated index
+        # gives the earlier value a run of 0 (the later one wins, as a lookup would).
         idx = np.asarray(self.change_index, dtype=np.int64)
-        positions = np.searchsorted(idx, np.arange(n), side="right") - 1
-        base_values = np.asarray([float(b) for b in self.change_base])
-        quote_values = np.asarray([float(q) for q in self.change_quote])
-        valid = positions >= 0
-        base[valid] = base_values[positions[valid]]
-        quote[valid] = quote_values[positions[valid]]
+        runs = np.diff(idx, prepend=0, append=n)
+        base = np.repeat(_floats(Decimal(0), self.change_base), runs)
+        quote = np.repeat(_floats(self.initial_quote, self.change_quote), runs)
         return base, quote
 
     def balances_at(self, index: int) -> tuple[Decimal, Decimal]:
@@ -91,6 +90,19 @@ class SimulationResult:
         if k < 0:
             return Decimal(0), self.initial_quote
         return self.change_base[k], self.change_quote[k]
+
+
+def _floats(first: Decimal, values: list[Decimal]) -> FloatArray:
+    """`first` then `values` as float64, each exactly `float(value)`."""
+    out = np.empty(len(values) + 1)
+    out[0] = float(first)
+    out[1:] = np.asarray(values, dtype=np.float64) if values else ()
+    return out
+
+
+@dataclass(slots=True, kw_only=True)
+class SimulationResult(BalanceHistory):
+    broker: SimulatedBroker
 
 
 class Simulation:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
 
-from apps.backtest.engine.metrics import cagr, max_drawdown, sharpe, sortino, trade_pnls
+from apps.backtest.engine.metrics import _ratio, cagr, max_drawdown, sharpe, sortino, trade_pnls
 from apps.core.domain import Side
 from apps.exchange.matching import Trade
 
@@ -77,3 +77,13 @@ def test_trade_pnl_fifo_with_fees_in_the_cost() -> None:
     first, second = trade_pnls(trades, FILTERS)
     assert first == Decimal("109.89") - Decimal("0.10989") - Decimal("100")
     assert second == Decimal("79.92") - Decimal("0.07992") - Decimal("90")
+
+
+def test_a_ratio_too_large_to_quantize_is_undefined_not_an_error() -> None:
+    """A CAGR extrapolated from minutes of trading can reach 1e200 and more: reported as null
+    (quantizing it raised decimal.InvalidOperation and failed the run)."""
+    assert _ratio(1.05**9000) is None  # 1e190
+    assert _ratio(-1e60) is None
+    with localcontext(prec=60):  # compute_metrics' context
+        assert _ratio(1e48) == Decimal("1e48")
+    assert _ratio(0.25) == Decimal("0.2500000000")

@@ -152,3 +152,16 @@ def test_binary_copy_parser_refuses_what_it_does_not_understand() -> None:
     wrong_count = b"\x00\x05" + (b"\x00\x00\x00\x08" + b"\x00" * 8) * 6
     with pytest.raises(ValueError, match="layout"):
         selectors._arrays_from_copy(header + wrong_count + b"\xff\xff")
+
+
+def test_recent_arrays_end_at_now_with_later_candles_stored() -> None:
+    """A backtest's warm-up: the last closed candles before its start, with the whole traded
+    range stored after it (the read is bounded at `now`, nothing later leaks in)."""
+    services.upsert_candles(
+        symbol="BTCUSDT", interval="1m", candles=[candle(i, str(100 + i)) for i in range(40)]
+    )
+    now = T0 + timedelta(minutes=10)  # candles 0..9 closed; 10 opens exactly at now
+    recent = selectors.load_recent_arrays(symbol="BTCUSDT", interval="1m", count=4, now=now)
+    assert recent.close.tolist() == [106.0, 107.0, 108.0, 109.0]
+    everything = selectors.load_recent_arrays(symbol="BTCUSDT", interval="1m", count=500, now=now)
+    assert everything.close.tolist() == [float(100 + i) for i in range(10)]

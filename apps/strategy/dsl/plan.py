@@ -36,17 +36,29 @@ POSITION_NAMES = ("entry_price", "pnl_pct", "bars_in_trade")
 
 @dataclass(slots=True)
 class Context:
-    """The arrays one evaluation reads, and the values computed so far (by node identity)."""
+    """The arrays one evaluation reads, and the values computed so far (by node identity).
+
+    `shared`, when given, also keeps values by node *structure*, so several rules evaluated on
+    one context compute a sub-expression they have in common (a Swing entry and exit reading
+    the same two moving averages) once: equal nodes compute equal arrays.
+    """
 
     length: int
     series: dict[str, FloatArray]
     position: dict[str, FloatArray]
     memo: dict[int, Any] = field(default_factory=dict)
+    shared: dict[Node, Any] | None = None
 
     def value(self, node: Node) -> Any:
         key = id(node)
         if key not in self.memo:
-            self.memo[key] = node.compute(self)
+            shared = self.shared
+            if shared is None:
+                self.memo[key] = node.compute(self)
+            else:
+                if node not in shared:
+                    shared[node] = node.compute(self)
+                self.memo[key] = shared[node]
         return self.memo[key]
 
 

@@ -139,6 +139,18 @@ class CompiledRule:
         )
         return plan.evaluate(self._root, ctx)
 
+    @staticmethod
+    def evaluate_all(rules: tuple[CompiledRule, ...], series: Series) -> list[BoolArray]:
+        """`[rule.evaluate_vectorized(series) for rule in rules]` (no position terms), computing
+        a sub-expression the rules share once (see `plan.Context.shared`)."""
+        ctx = plan.Context(
+            length=len(series),
+            series=series.columns(),
+            position={name: np.full(len(series), math.nan) for name in plan.POSITION_NAMES},
+            shared={},
+        )
+        return [plan.evaluate(rule._root, ctx) for rule in rules]
+
     def bind(self, series: Series) -> BoundRule:
         """The rule over `series`, evaluated candle by candle with a position (see BoundRule)."""
         return BoundRule(self, series)

@@ -86,6 +86,19 @@ def conform(
     )
 
 
+def sellable_quantity(
+    filters: SymbolFilters, quantity: Decimal, reference_price: Decimal | None
+) -> Decimal | None:
+    """The quantity a MARKET sell of `quantity` would carry, or None if it is dust (nothing
+    the filters accept: below a step, the minimum quantity or the minimum notional)."""
+    if quantity <= 0 or quantity < filters.step_size:
+        return None  # below one step it snaps to zero: `conform` would refuse it (no exception)
+    try:
+        return conform(filters, Side.SELL, quantity, None, reference_price).quantity
+    except ValidationFailed:
+        return None
+
+
 def check_strategy_id(strategy_id: int | str) -> str:
     """Client order ids are f"s{strategy_id}-{seq}": Binance allows 36 of [A-Za-z0-9_-]."""
     text = str(strategy_id)
@@ -288,15 +301,6 @@ class RuntimeBase:
     def _open(self, role: str) -> list[OrderRecord]:
         return [o for o in self.orders.values() if o.role == role]
 
-    def _sellable(self, quantity: Decimal, reference_price: Decimal | None) -> Decimal | None:
-        """The quantity a MARKET sell of `quantity` would carry, or None if it is dust."""
-        if quantity <= 0:
-            return None
-        try:
-            return conform(self.filters, Side.SELL, quantity, None, reference_price).quantity
-        except ValidationFailed:
-            return None
-
     def _cancel_all_but_exit(self, tag: str) -> None:
         for order in list(self.orders.values()):
             if order.role != "exit":
@@ -304,7 +308,7 @@ class RuntimeBase:
 
     def _sell_all_at_market(self, quantity: Decimal, reference_price: Decimal | None, tag: str) -> bool:
         """Place the exit: a MARKET sell of `quantity`; False when only dust is left to sell."""
-        sellable = self._sellable(quantity, reference_price)
+        sellable = sellable_quantity(self.filters, quantity, reference_price)
         if sellable is None:
             return False
         self._place(

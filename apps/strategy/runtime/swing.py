@@ -21,7 +21,7 @@ from apps.core.domain import OrderType, Side, SymbolFilters
 from apps.core.errors import ErrorCode, ValidationFailed
 from apps.strategy.configs import SwingConfig
 from apps.strategy.dsl import CompiledRule, PositionState, Series, compile_rule
-from apps.strategy.plans import swing_entry_order
+from apps.strategy.plans import swing_entry_quantity
 
 from .base import ZERO, OrderRecord, RuntimeBase, dec, deterministic, opt_dec, opt_str, pct
 from .types import CandleBar, FillReport, Intent, QuietBand
@@ -38,6 +38,29 @@ def epoch_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def entry_quantity(config: SwingConfig, close: Decimal, filters: SymbolFilters) -> Decimal:
+    """The entry's MARKET buy quantity, sized at the signal candle's close (before `_place`
+    quantizes it); raises ValidationFailed when the filters refuse it. Shared with the
+    backtester's batched Swing path (apps/backtest/engine/swing_batch.py)."""
+    quantity, problem = swing_entry_quantity(config, reference_price=close, filters=filters)
+    if problem is not None:
+        codes = {str(c) for c in ErrorCode}
+        code = ErrorCode(problem.code) if problem.code in codes else ErrorCode.INVALID
+        raise ValidationFailed(f"swing entry order: {problem.message}", code=code, field="sizing_value")
+    return quantity
+
+
+def exit_reason(config: SwingConfig, entry_price: Decimal, close: Decimal, rule: Callable[[], bool]) -> str:
+    """Why a long position exits at a candle closing at `close`: the stop loss, then the take
+    profit, then the exit rule (`rule`, evaluated only if neither stop triggers); "" to stay.
+    Shared with the backtester's batched Swing path."""
+    if config.stop_loss_pct is not None and close <= pct(entry_price, -config.stop_loss_pct):
+        return "stop_loss"
+    if config.take_profit_pct is not None and close >= pct(entry_price, config.take_profit_pct):
+        return "take_profit"
+    return "rule" if rule() else ""
 
 
 class SwingRuntime(RuntimeBase):
@@ -141,29 +164,18 @@ class SwingRuntime(RuntimeBase):
     def _exit_reason(self, bar: CandleBar, exit_: Callable[[CandleBar], bool]) -> str:
         entry_price = self.entry_price
         assert entry_price is not None  # noqa: S101 - long means an entry filled
-        config = self.config
-        if config.stop_loss_pct is not None and bar.close <= pct(entry_price, -config.stop_loss_pct):
-            return "stop_loss"
-        if config.take_profit_pct is not None and bar.close >= pct(entry_price, config.take_profit_pct):
-            return "take_profit"
-        return "rule" if exit_(bar) else ""
+        return exit_reason(self.config, entry_price, bar.close, lambda: exit_(bar))
 
     def _enter(self, close: Decimal) -> None:
         """MARKET buy sized at the signal candle's close; a filter refusal raises."""
-        planned = swing_entry_order(self.config, reference_price=close, filters=self.filters)
-        if planned.problem is not None:
-            codes = {str(c) for c in ErrorCode}
-            code = ErrorCode(planned.problem.code) if planned.problem.code in codes else ErrorCode.INVALID
-            raise ValidationFailed(
-                f"swing entry order: {planned.problem.message}", code=code, field="sizing_value"
-            )
+        quantity = entry_quantity(self.config, close, self.filters)
         self.trade_qty = ZERO
         self.trade_quote = ZERO
         self._place(
             role="entry",
             side=Side.BUY,
             order_type=OrderType.MARKET,
-            quantity=planned.quantity,
+            quantity=quantity,
             price=None,
             tag="swing:entry",
             reference_price=close,
