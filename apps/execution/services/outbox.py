@@ -29,7 +29,10 @@ from apps.execution.models import OutboxEvent
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=5)
+# Set while a relay task is queued and not yet started; a relay clears it as it starts.
 _RELAY_DEBOUNCE_KEY = "outbox:relay-queued"
+# Only matters if a queued relay task is lost: nudges resume after this (the sweeper runs too).
+_RELAY_QUEUED_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,13 @@ def emit_events(*, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
 
 
 def _nudge_relay() -> None:
-    """Queue one relay task per second at most; the beat sweeper covers anything missed."""
+    """Queue a relay task unless one is queued and not yet started: that one will read this
+    commit, since a relay clears the mark before it reads (`relay_outbox`). A commit that lands
+    after a relay read its rows therefore always queues the next one — a fixed-time debounce
+    left such an event to the sweeper (up to 5 s late in positions). The beat sweeper covers
+    anything else missed (broker down, a lost task)."""
     try:
-        if cache.add(_RELAY_DEBOUNCE_KEY, 1, timeout=1):
+        if cache.add(_RELAY_DEBOUNCE_KEY, 1, timeout=_RELAY_QUEUED_TIMEOUT):
             tasks.relay_outbox.delay()
     except Exception:  # noqa: BLE001 - the broker being down must not fail the committed write
         logger.warning("could not queue the outbox relay; the sweeper will deliver", exc_info=True)
@@ -92,6 +99,7 @@ def _nudge_relay() -> None:
 
 def relay_outbox(*, batch_size: int = 500, max_batches: int = 100) -> int:
     """Deliver pending events; returns how many were published."""
+    _relay_started()
     published = 0
     for _ in range(max_batches):
         count, claimed = _relay_batch(batch_size)
@@ -99,6 +107,14 @@ def relay_outbox(*, batch_size: int = 500, max_batches: int = 100) -> int:
         if claimed < batch_size:
             break
     return published
+
+
+def _relay_started() -> None:
+    """Clear the queued-relay mark before reading: any commit from now on nudges anew."""
+    try:
+        cache.delete(_RELAY_DEBOUNCE_KEY)
+    except Exception:  # noqa: BLE001 - Redis down: nudges are failing anyway, the sweeper delivers
+        logger.warning("could not clear the relay mark", exc_info=True)
 
 
 def _relay_batch(batch_size: int) -> tuple[int, int]:
