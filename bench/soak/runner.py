@@ -353,24 +353,44 @@ class Soak:
         self.stop.clear()
         monitor.start()
         try:
-            self.stack.wait_for(self._quiet, self.o.settle_timeout, "settled books")
+            self._wait_until_quiet_holds(started + self.o.settle_timeout)
             settled: float | None = time.monotonic() - started
         except StackError as exc:
             self.run.errors.append(f"settle: {exc}")
             settled = None
-        time.sleep(1.0)
         self.stop.set()
         monitor.join(30)
         return settled
 
+    def _wait_until_quiet_holds(self, deadline: float) -> None:
+        """Quiet, and still quiet a second later: the strategies keep running while we settle
+        (an order placed then must be booked and delivered too before the stack stops)."""
+        assert self.stack is not None
+        while True:
+            self.stack.wait_for(self._quiet, max(1.0, deadline - time.monotonic()), "settled books")
+            time.sleep(1.0)
+            if self._quiet():
+                return
+            if time.monotonic() > deadline:
+                raise StackError("settled books did not hold for a second before the settle timeout")
+
     def _quiet(self) -> bool:
+        """Every venue trade booked and every event delivered, at one moment. The order of
+        the reads matters: the venue's trades, our fills, the outbox, the venue's trades
+        again. A fill booked by the last-but-one read had its event written in the same
+        transaction, so an empty outbox after it means that event was delivered; an unchanged
+        ledger means no trade happened in between. (Reading the outbox first let a fill
+        booked between two reads pass with its event still undelivered.)"""
         close_old_connections()
         accounts = list(self.accounts.values())
+        ledger = self._ledger()
+        if ledger != self._booked():
+            return False
         if Order.objects.filter(account__in=accounts, status__in=["NEW", "CANCEL_REQUESTED"]).exists():
             return False
         if OutboxEvent.objects.filter(published_at__isnull=True).exists():
             return False
-        return self._ledger() == self._booked()
+        return self._ledger() == ledger
 
     def check(self) -> invariants.CheckResult:
         books = [account_books(self.sim, a, api_key=KEYS[name][0], initial_balances=INITIAL)

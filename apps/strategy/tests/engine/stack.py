@@ -75,13 +75,19 @@ class Stack:
         self.procs.clear()
 
     def wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+        self.wait_clear(lambda: None if predicate() else "", timeout, what)
+
+    def wait_clear(self, blocker: Callable[[], str | None], timeout: float, what: str) -> None:
+        """Wait until `blocker` returns None; on timeout, fail with its last answer (what was
+        still in the way) and the processes' logs."""
+        deadline, reason = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            if predicate():
+            reason = blocker()
+            if reason is None:
                 return
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     pytest.fail(f"{name} exited:\n{self.log(name).read_text()[-4000:]}")
             time.sleep(0.1)
         logs = "\n".join(f"--- {n}\n{self.log(n).read_text()[-3000:]}" for n in self.procs)
-        pytest.fail(f"{what} not reached within {timeout}s\n{logs}")
+        pytest.fail(f"{what} not reached within {timeout}s: {reason}\n{logs}")

@@ -76,16 +76,34 @@ SWING_BARS = [
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def settled(account: ExchangeAccount, sim: SimulatorServer, strategies: list[Strategy]) -> bool:
-    if Order.objects.filter(account=account, status__in=["NEW", "CANCEL_REQUESTED"]).exists():
-        return False
+def unsettled(account: ExchangeAccount, sim: SimulatorServer, strategies: list[Strategy]) -> str | None:
+    """What keeps the books from being settled, or None. Reads the venue's trades, our fills,
+    the outbox, then the venue's trades again: a fill booked by the second read has its event
+    written with it, so an empty outbox after it means the event was delivered."""
+    pending = list(
+        Order.objects.filter(account=account, status__in=["NEW", "CANCEL_REQUESTED"]).values_list(
+            "client_order_id", "status"
+        )
+    )
+    if pending:
+        return f"orders not settled: {pending}"
     ledger = sorted(int(t["id"]) for t in sim.trades(API_KEY))  # type: ignore[call-overload]
-    if sorted(Fill.objects.filter(account=account).values_list("exchange_fill_id", flat=True)) != ledger:
-        return False
-    if OutboxEvent.objects.filter(published_at__isnull=True).exists():
-        return False
+    booked = sorted(Fill.objects.filter(account=account).values_list("exchange_fill_id", flat=True))
+    if booked != ledger:
+        missing, unknown = sorted(set(ledger) - set(booked)), sorted(set(booked) - set(ledger))
+        return f"venue trades not booked: {missing}, fills the venue does not have: {unknown}"
+    undelivered = list(
+        OutboxEvent.objects.filter(published_at__isnull=True).values_list(
+            "pk", "event_type", "attempts", "last_error"
+        )
+    )
+    if undelivered:
+        return f"outbox events not delivered: {undelivered}"
+    if sorted(int(t["id"]) for t in sim.trades(API_KEY)) != ledger:  # type: ignore[call-overload]
+        return "the venue traded meanwhile"
     now = timezone.now()
-    return not any(is_due(Strategy.objects.get(pk=s.pk), now) for s in strategies)
+    due = [s.name for s in strategies if is_due(Strategy.objects.get(pk=s.pk), now)]
+    return f"strategies due: {due}" if due else None
 
 
 def stepped_past(strategy: Strategy, candle: CandleData) -> bool:
@@ -105,7 +123,7 @@ def replay(
         if chaos:
             stack.kill("worker")  # killed while the fills of this candle are being processed
             stack.start("worker")
-        stack.wait(lambda: settled(account, sim, strategies), 60, f"books settled before candle {i}")
+        stack.wait_clear(lambda: unsettled(account, sim, strategies), 60, f"books settled before candle {i}")
         for strategy, bars in series.items():
             if i < len(bars):
                 upsert_candles(symbol=strategy.symbol, interval="1m", candles=[bars[i]])
@@ -116,7 +134,7 @@ def replay(
             if i < len(bars):
                 what = f"{strategy.name} past candle {i}"
                 stack.wait(functools.partial(stepped_past, strategy, bars[i]), 60, what)
-        stack.wait(lambda: settled(account, sim, strategies), 60, f"books settled after candle {i}")
+        stack.wait_clear(lambda: unsettled(account, sim, strategies), 60, f"books settled after candle {i}")
 
 
 def started(account: ExchangeAccount, kind: str, symbol: str, config: dict, first: CandleData) -> Strategy:
