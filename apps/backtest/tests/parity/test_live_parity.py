@@ -26,9 +26,11 @@ from apps.exchange.matching import FeeSchedule
 from apps.exchange.services import upsert_instrument
 from apps.exchange.simulator.server import SimulatorServer
 from apps.execution.models import ExchangeAccount, Fill, Order
-from apps.execution.services import reconcile_account
+from apps.execution.services import reconcile_account, register_consumer
+from apps.execution.services.outbox import unregister_consumer
 from apps.execution.tests.factories import BTCUSDT
 from apps.strategy.configs import StrategyKind, parse_config
+from apps.strategy.engine.dispatch import on_fill_recorded
 from apps.strategy.engine.step import run_strategy_step
 from apps.strategy.models import Strategy
 from apps.strategy.tests.engine.support import bar, close_candle, running_strategy, trade_candle
@@ -46,6 +48,17 @@ from apps.strategy.tests.engine.test_worker_e2e import (
 
 D = Decimal
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager", "trading_on")]
+
+
+@pytest.fixture(autouse=True)
+def steps_at_candle_time():
+    """`settle` plays the fill dispatcher: it steps the strategy after each fill at the
+    candle's time. The real dispatcher (the `fill.recorded` consumer) would step it at the wall
+    clock — with Celery eager, inside the relay — months after these candles, where a cooldown
+    counted in bars has long passed."""
+    unregister_consumer(event_type="fill.recorded", name="strategy-engine")
+    yield
+    register_consumer(event_type="fill.recorded", name="strategy-engine", handler=on_fill_recorded)
 
 
 def arrays(bars: list[CandleData]) -> CandleArrays:
