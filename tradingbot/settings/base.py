@@ -247,6 +247,9 @@ PORTFOLIO_VALUATION_ASSET = env.str("PORTFOLIO_VALUATION_ASSET", default="USDT")
 
 # --- Celery (the app reads every CELERY_* setting, see tradingbot/celery.py) ------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# kombu's Redis transport with one publishing client per pool (apps/core/broker.py); any other
+# broker URL (rediss://, amqp://) keeps the transport its scheme names.
+CELERY_BROKER_TRANSPORT = "apps.core.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
