@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu.transport import redis as kombu_redis
+from kombu.transport import redis as kombu_redis  # type: ignore[attr-defined]  # not in the stubs
 
 
 class Channel(kombu_redis.Channel):

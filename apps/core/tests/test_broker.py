@@ -4,6 +4,7 @@ per pool, arrive in order, and a new pool gets a new client."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from kombu import Producer, Queue
 
@@ -13,6 +14,7 @@ from tradingbot.celery import app
 
 def test_publishes_share_one_client_per_pool_and_arrive_in_order() -> None:
     name = f"test-broker-{uuid.uuid4().hex}"
+    connection: Any
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         assert isinstance(channel, broker.Channel)
@@ -36,5 +38,6 @@ def test_publishes_share_one_client_per_pool_and_arrive_in_order() -> None:
 
 
 def test_celery_publishes_through_this_transport() -> None:
+    connection: Any
     with app.connection_for_write() as connection:
         assert isinstance(connection.transport, broker.Transport)

@@ -21,7 +21,7 @@ def test_every_operation_uses_the_one_client_built_for_the_pool() -> None:
 
     assert client.get_client(write=True) is first
     assert client.get_client("some-key") is first  # one server: reads and writes share the pool
-    assert first.connection_pool is client._get_connection_pool(write=True)
+    assert first.connection_pool is client._get_connection_pool(write=True)  # type: ignore[attr-defined]
 
 
 def test_values_round_trip_and_add_is_still_set_if_absent() -> None:
