@@ -7,6 +7,7 @@ and the benchmark call it directly. The strategy object is the live engine's own
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -67,7 +68,26 @@ def simulate(
 
     A Swing run whose rules read no position term takes the batched path (`swing_batch`),
     which gives byte-identical results faster; `reference=True` runs the general path (the
-    live runtime through the matching engine) anyway."""
+    live runtime through the matching engine) anyway.
+
+    The cyclic garbage collector is paused for the run (and restored as it was): a run
+    allocates tens of thousands of orders, fills and intents that form no reference cycles,
+    and every ~700 allocations the collector would walk them again, with now and then a full
+    pass over the whole process (a Django worker's ~135,000 objects: ~0.08 s per pass on 1M
+    candles' Swing run). Reference counting frees everything as before; the collector's
+    thresholds are per process, so this only holds the collector back for the run's length."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(spec, candles, progress, warmup=warmup, reference=reference)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _simulate(
+    spec: BacktestSpec, candles: CandleArrays, progress: Progress | None, *, warmup: int, reference: bool
+) -> BacktestOutcome:
     signals = None
     if isinstance(spec.config, SwingConfig) and SwingSignals.applicable(spec.config):
         signals = SwingSignals.evaluate(spec.config, candles)

@@ -4,6 +4,7 @@ equivalence of skipping with stepping every candle, and consistency of the resul
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from typing import Any
 
@@ -118,3 +119,29 @@ def test_swing_warmup_candles_feed_the_rules_but_never_trade(candles) -> None:
     assert outcome.candles == len(candles) - warmup
     assert outcome.equity.start_ms == int(candles.open_time[warmup])
     assert len(outcome.equity.per_candle) == len(candles) - warmup
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_for_the_run_and_restored_after(enabled: bool, reference: bool) -> None:
+    """`simulate` holds the cyclic collector back while it runs (progress is reported from
+    inside the loop) and leaves it as it found it, also when the run fails."""
+    seen: list[bool] = []
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        outcome = simulate(
+            spec(StrategyKind.SWING),
+            synthetic(400),
+            lambda done, total: seen.append(gc.isenabled()),
+            reference=reference,
+        )
+        assert outcome.trades
+        assert seen
+        assert not any(seen)
+        assert gc.isenabled() is enabled
+        with pytest.raises(AttributeError):  # not candles: the run fails inside
+            simulate(spec(StrategyKind.SWING), None, reference=reference)  # type: ignore[arg-type]
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
