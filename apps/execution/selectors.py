@@ -11,6 +11,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Query
 from django.db.models.functions import Coalesce
 
 from apps.core.errors import NotFound
+from apps.core.rows import RowQuery
 
 from .models import ExchangeAccount, Fill, Order, OrderEvent, ReconciliationRun
 
@@ -39,8 +40,14 @@ def get_order_for(user: User, order_id: int) -> Order:
     return order
 
 
+# `accounts_for(user).filter(pk=…)` with its SQL written once: this lookup is on every order
+# the API takes (apps/core/rows.py says what it saves).
+_OWNED_ACCOUNT = RowQuery(ExchangeAccount, where='"id" = %s AND "owner_id" = %s')
+
+
 def get_account_for(user: User, account_id: int) -> ExchangeAccount:
-    account = accounts_for(user).filter(pk=account_id).first()
+    """The user's account, or NotFound — also for someone else's (no existence leak)."""
+    account = _OWNED_ACCOUNT.first(account_id, user.pk)
     if account is None:
         raise NotFound("No such account.", field="account")
     return account

@@ -98,6 +98,33 @@ def test_valid_token_reaches_protected_endpoint(api_client: APIClient, user) -> 
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("change", ["deactivated", "deleted"])
+def test_a_valid_token_of_a_user_deactivated_or_deleted_since_is_refused(user, change) -> None:
+    """The token is genuine and unexpired; the user row decides (read on every request)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    assert client.get("/api/v1/me/").status_code == 200
+    if change == "deactivated":
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    else:
+        type(user).objects.filter(pk=user.pk).delete()
+    message = {"deactivated": "User is inactive", "deleted": "User not found"}[change]
+
+    for response in (
+        client.get("/api/v1/me/"),
+        client.post(
+            "/api/v1/orders/", {}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        ),  # via the key middleware
+    ):
+        assert response.status_code == 401
+        assert response.json()["error"] == {
+            "code": "authentication_failed",
+            "message": message,
+            "field": None,
+        }
+
+
+@pytest.mark.django_db
 def test_token_obtain_and_refresh(user) -> None:
     client = APIClient()
     pair = client.post(
