@@ -21,6 +21,7 @@ _MAX_INTEGER_DIGITS = MAX_DIGITS - DECIMAL_PLACES
 #: any value with at most _MAX_INTEGER_DIGITS integer digits at that exponent.
 _FINEST = Decimal(1).scaleb(-DECIMAL_PLACES)
 _PLACES_CHECK = Context(prec=MAX_DIGITS, traps=[Rounded, InvalidOperation])
+_ZERO = Decimal(0)
 
 
 def money_field(**kwargs: Any) -> models.DecimalField:
@@ -78,7 +79,7 @@ def _too_many_decimals(value: Decimal) -> bool:
     if not value:
         return value.adjusted() < -DECIMAL_PLACES  # a zero's one digit: adjusted() is its exponent
     try:
-        value.quantize(_FINEST, context=_PLACES_CHECK)
+        value.quantize(_FINEST, None, _PLACES_CHECK)  # by position: parsing keywords costs more
     except Rounded:
         return True
     return False
@@ -86,10 +87,10 @@ def _too_many_decimals(value: Decimal) -> bool:
 
 def snap_down(value: Decimal, step: Decimal) -> Decimal:
     """Largest multiple of `step` not above `value` (steps need not be powers of ten)."""
-    if step <= 0:
+    if step <= _ZERO:  # a Decimal zero: comparing with an int converts it on every call
         return value
     return (value / step).to_integral_value(ROUND_DOWN) * step
 
 
 def is_multiple_of(value: Decimal, step: Decimal) -> bool:
-    return step <= 0 or value % step == 0
+    return step <= _ZERO or value % step == _ZERO

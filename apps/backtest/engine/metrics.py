@@ -15,7 +15,7 @@ sell of a level.
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import asdict, dataclass
 from decimal import Decimal, localcontext
 from typing import Any
@@ -119,38 +119,42 @@ def cagr(initial: Decimal, final: Decimal, span_ms: int) -> float | None:
 
 
 def trade_pnls(trades: list[Trade], filters: SymbolFilters) -> list[Decimal]:
-    """PnL of each SELL order (in order of its first fill), FIFO against earlier buys."""
+    """PnL of each SELL order (in order of its first fill), FIFO against earlier buys.
+    (The loop reads what it compares with into locals once: it runs per fill.)"""
     lots: deque[list[Decimal]] = deque()  # [quantity held, unit cost]
-    pnl: dict[int, Decimal] = defaultdict(Decimal)
-    order: list[int] = []
+    pnl: dict[int, Decimal] = {}
+    base_asset, quote_asset, buy = filters.base_asset, filters.quote_asset, Side.BUY
     for trade in trades:
-        fee_in_base = trade.commission if trade.commission_asset == filters.base_asset else ZERO
-        fee_in_quote = trade.commission if trade.commission_asset == filters.quote_asset else ZERO
-        if trade.side == Side.BUY:
+        commission, asset = trade.commission, trade.commission_asset
+        fee_in_base = commission if asset == base_asset else ZERO
+        fee_in_quote = commission if asset == quote_asset else ZERO
+        if trade.side == buy:
             held = trade.quantity - fee_in_base
-            if held > 0:
+            if held > ZERO:
                 lots.append([held, (trade.quote_quantity + fee_in_quote) / held])
             continue
-        if trade.order_id not in pnl:
-            order.append(trade.order_id)
         remaining = trade.quantity + fee_in_base
         cost = ZERO
-        while remaining > 0 and lots:
+        while remaining > ZERO and lots:
             lot = lots[0]
             used = min(lot[0], remaining)
             cost += used * lot[1]
             lot[0] -= used
             remaining -= used
-            if lot[0] <= 0:
+            if lot[0] <= ZERO:
                 lots.popleft()
-        pnl[trade.order_id] += trade.quote_quantity - fee_in_quote - cost
-    return [pnl[k] for k in order]
+        # Keys in order of each sale's first fill (dicts keep insertion order); ZERO + x as
+        # the defaultdict(Decimal) this replaces did (Decimal() is ZERO).
+        order_id = trade.order_id
+        pnl[order_id] = pnl.get(order_id, ZERO) + (trade.quote_quantity - fee_in_quote - cost)
+    return list(pnl.values())
 
 
 def fees_paid(trades: list[Trade], filters: SymbolFilters) -> Decimal:
     total = ZERO
+    base_asset = filters.base_asset
     for trade in trades:
-        total += trade.commission * (trade.price if trade.commission_asset == filters.base_asset else 1)
+        total += trade.commission * (trade.price if trade.commission_asset == base_asset else 1)
     return total
 
 

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict, deque
 from decimal import Decimal, localcontext
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from apps.backtest.engine.metrics import _ratio, cagr, max_drawdown, sharpe, sortino, trade_pnls
+from apps.backtest.engine.metrics import (
+    ZERO,
+    _ratio,
+    cagr,
+    fees_paid,
+    max_drawdown,
+    sharpe,
+    sortino,
+    trade_pnls,
+)
 from apps.core.domain import Side
 from apps.exchange.matching import Trade
 
@@ -87,3 +100,66 @@ def test_a_ratio_too_large_to_quantize_is_undefined_not_an_error() -> None:
     with localcontext(prec=60):  # compute_metrics' context
         assert _ratio(1e48) == Decimal("1e48")
     assert _ratio(0.25) == Decimal("0.2500000000")
+
+
+def trade_pnls_by_defaultdict(trades: list[Trade], filters: Any) -> list[Decimal]:
+    """The previous `trade_pnls`, verbatim: the oracle."""
+    lots: deque[list[Decimal]] = deque()
+    pnl: dict[int, Decimal] = defaultdict(Decimal)
+    order: list[int] = []
+    for trade in trades:
+        fee_in_base = trade.commission if trade.commission_asset == filters.base_asset else ZERO
+        fee_in_quote = trade.commission if trade.commission_asset == filters.quote_asset else ZERO
+        if trade.side == Side.BUY:
+            held = trade.quantity - fee_in_base
+            if held > 0:
+                lots.append([held, (trade.quote_quantity + fee_in_quote) / held])
+            continue
+        if trade.order_id not in pnl:
+            order.append(trade.order_id)
+        remaining = trade.quantity + fee_in_base
+        cost = ZERO
+        while remaining > 0 and lots:
+            lot = lots[0]
+            used = min(lot[0], remaining)
+            cost += used * lot[1]
+            lot[0] -= used
+            remaining -= used
+            if lot[0] <= 0:
+                lots.popleft()
+        pnl[trade.order_id] += trade.quote_quantity - fee_in_quote - cost
+    return [pnl[k] for k in order]
+
+
+@st.composite
+def fills(draw: st.DrawFn) -> list[Trade]:
+    """Buys and sells (several fills per sale order, sales beyond what is held, commissions
+    in either asset or in neither), on a few order ids reused out of order."""
+    out = []
+    for n in range(draw(st.integers(0, 30))):
+        side = draw(st.sampled_from([Side.BUY, Side.SELL]))
+        price = draw(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=2))
+        qty = draw(st.decimals(min_value=Decimal("0.00001"), max_value=Decimal("3"), places=5))
+        fee = draw(st.sampled_from([ZERO, Decimal("0"), Decimal("0.00000100"), Decimal("0.0123")]))
+        asset = draw(st.sampled_from(["BTC", "USDT", "BNB"]))
+        order = draw(st.integers(1, 6))
+        out.append(
+            Trade("BTCUSDT", n, order, "a", f"c{order}", side, price, qty, price * qty, fee, asset, False, n)
+        )
+    return out
+
+
+@settings(max_examples=1000, deadline=None)
+@given(trades=fills(), precision=st.sampled_from([28, 60]))
+def test_trade_pnls_is_the_defaultdict_one(trades: list[Trade], precision: int) -> None:
+    with localcontext(prec=precision):
+        ours, theirs = trade_pnls(trades, FILTERS), trade_pnls_by_defaultdict(trades, FILTERS)
+    assert [p.as_tuple() for p in ours] == [p.as_tuple() for p in theirs]
+    with localcontext(prec=precision):
+        assert (
+            fees_paid(trades, FILTERS).as_tuple()
+            == sum(
+                (t.commission * (t.price if t.commission_asset == FILTERS.base_asset else 1) for t in trades),
+                ZERO,
+            ).as_tuple()
+        )

@@ -20,9 +20,16 @@ from apps.backtest.engine import runner as runner_module
 from apps.backtest.engine.runner import BacktestOutcome
 from apps.backtest.engine.swing_batch import _Trader, _Venue
 from apps.candles.domain import CandleArrays
-from apps.core.domain import Side, SymbolFilters
+from apps.core.domain import OrderType, Side, SymbolFilters
 from apps.core.errors import ValidationFailed
-from apps.exchange.matching import FeeSchedule, check_precision, exact_arithmetic
+from apps.exchange.matching import (
+    EngineError,
+    FeeSchedule,
+    check_filters,
+    check_notional,
+    check_precision,
+    exact_arithmetic,
+)
 from apps.strategy.configs import StrategyKind, SwingConfig, parse_config
 from apps.strategy.runtime.base import DECIMAL_CONTEXT, conform, sellable_quantity
 from apps.strategy.runtime.swing import entry_quantity
@@ -249,18 +256,25 @@ ODD_STEPS = ["0.0000100000000000000", "0.00100000000000000000000"]  # finer expo
     step=st.sampled_from(STEPS + ODD_STEPS),
     min_qty=st.sampled_from(["0", "0.00001", "0.01"]),
     min_notional=st.sampled_from(["0", "5", "50"]),
-    raw=st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("100000"), allow_nan=False, places=12),
+    raw=st.one_of(
+        st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("100000"), allow_nan=False, places=12),
+        st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("0.1"), allow_nan=False, places=12),
+    ),
     reference=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("200000"), allow_nan=False, places=8),
     side=st.sampled_from([Side.BUY, Side.SELL]),
     sized=st.booleans(),
+    max_qty=st.sampled_from(["0", "0.05", "9000"]),
+    max_notional=st.sampled_from(["0", "1000", "1E+30"]),
+    moved=st.decimals(min_value=Decimal("0.5"), max_value=Decimal("1.5"), allow_nan=False, places=4),
 )
 def test_the_second_conform_is_skipped_only_where_it_returns_its_input(
-    step, min_qty, min_notional, raw, reference, side, sized
+    step, min_qty, min_notional, raw, reference, side, sized, max_qty, max_notional, moved
 ) -> None:
     """The trader's `_conformed` (a quantize to the step's exponent) gives exactly — same
     coefficient and exponent — what `conform` gives for a quantity already conformed with the
-    same side and reference (by `conform` itself or by the entry sizing); and the venue skips
-    `check_precision` only where it passes."""
+    same side and reference (by `conform` itself or by the entry sizing); the venue skips
+    `check_precision` only where it passes; and where the venue checks only the notional
+    (`lot_checked`), at any execution price, that gives `check_filters`' verdict."""
     symbol = SymbolFilters(
         "BTCUSDT",
         "BTC",
@@ -268,7 +282,9 @@ def test_the_second_conform_is_skipped_only_where_it_returns_its_input(
         Decimal("0.01"),
         Decimal(step),
         min_qty=Decimal(min_qty),
+        max_qty=Decimal(max_qty),
         min_notional=Decimal(min_notional),
+        max_notional=Decimal(max_notional),
     )
     with localcontext(DECIMAL_CONTEXT):
         try:
@@ -287,8 +303,59 @@ def test_the_second_conform_is_skipped_only_where_it_returns_its_input(
         trader = _Trader(swing, symbol, "bt")
         expected = conform(symbol, side, quantity, None, reference).quantity
         assert trader._conformed(side, quantity, reference).as_tuple() == expected.as_tuple()
+        placed = trader._conformed(side, quantity, reference)
     event("shortcut" if trader.step_quantum is not None else "conform again")
     venue = _Venue(symbol, FeeSchedule(), Decimal(0), Decimal(1000))
     if not venue.check_quantity_precision:
         with exact_arithmetic():
             check_precision(quantity=expected, price=None, quote_order_qty=None)
+    if trader.lot_checked:
+        exec_price = (reference * moved).quantize(Decimal("0.01"))
+        with exact_arithmetic():
+            checked = verdict(lambda: check_filters(symbol, side, OrderType.MARKET, placed, None, exec_price))
+            assert verdict(lambda: check_notional(symbol, placed, exec_price)) == checked
+        event(f"venue check: {checked}")
+
+
+def verdict(check: Any) -> str:
+    try:
+        check()
+    except EngineError as exc:
+        return f"{exc.code}: {exc.message}"
+    return "passes"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    phase=st.sampled_from(["flat", "long"]),
+    entry_price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("2E+5"), allow_nan=False, places=8),
+    close=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("200000"), allow_nan=False, places=2),
+    position=st.decimals(min_value=Decimal("0.00001"), max_value=Decimal("10"), allow_nan=False, places=5),
+    entry=st.booleans(),
+    stop=st.sampled_from([None, "0.05", "2"]),
+    take=st.sampled_from([None, "0.07", "3"]),
+)
+def test_the_closes_the_loop_skips_are_the_ones_where_the_trader_does_nothing(
+    phase, entry_price, close, position, entry, stop, take
+) -> None:
+    """`SwingBatch.run` does not call `on_close` while flat without an entry signal, or while
+    long without an exit signal when no stop is set: there the trader answers nothing and
+    changes nothing. With a stop or a take profit set, a long close may exit (not skipped)."""
+    extra = {k: v for k, v in (("stop_loss_pct", stop), ("take_profit_pct", take)) if v is not None}
+    config = parse_config(StrategyKind.SWING, SMA_CROSS | extra)
+    assert isinstance(config, SwingConfig)
+    trader = _Trader(config, FILTERS, "bt")
+    trader.phase = phase
+    if phase == "long":
+        trader.entry_price, trader.position, trader.trade_qty = entry_price, position, position
+    elif entry:
+        return  # flat with an entry signal: not skipped
+    state = ("phase", "position", "trade_qty", "trade_quote", "entry_price", "exit_reason", "exit_ref")
+    before = {name: getattr(trader, name) for name in (*state, "in_flight", "seq")}
+    intents = trader.on_close(close, entry, False)
+    after = {name: getattr(trader, name) for name in before}
+    if phase == "flat" or (stop is None and take is None):  # what the loop skips
+        assert intents == []
+        assert after == before
+    else:  # a stop to check: the close may exit (not skipped)
+        event("exits" if after != before else "stays")

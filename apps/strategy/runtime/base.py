@@ -78,9 +78,9 @@ def conform(
     """
     if quantity <= 0:
         raise ValidationFailed("quantity must be positive.", code=ErrorCode.FILTER_LOT_SIZE, field="quantity")
-    quantity = quantity.quantize(_STORABLE, rounding=ROUND_DOWN)
+    quantity = quantity.quantize(_STORABLE, ROUND_DOWN)  # rounding by position: cheaper than by keyword
     if price is not None:
-        price = price.quantize(_STORABLE, rounding=ROUND_DOWN if side == Side.BUY else ROUND_UP)
+        price = price.quantize(_STORABLE, ROUND_DOWN if side == Side.BUY else ROUND_UP)
     return conform_to_filters(
         filters, side=side, quantity=quantity, price=price, reference_price=reference_price, snap=True
     )

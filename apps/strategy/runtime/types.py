@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from apps.core.domain import OrderStatus, OrderType, Side
+from apps.exchange.matching import slot_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class CandleBar:
     volume: Decimal
 
 
+@slot_init  # built per order: the frozen dataclass's `__init__` without object.__setattr__
 @dataclass(frozen=True, slots=True)
 class PlaceIntent:
     """Place an order. `price` is None for MARKET; values are already quantized to filters."""
