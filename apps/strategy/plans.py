@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from apps.core.decimals import DECIMAL_PLACES, snap_down
+from apps.core.decimals import DECIMAL_PLACES, ensure_storable, snap_down
 from apps.core.domain import Side, SymbolFilters, conform_to_filters
 from apps.core.errors import ApplicationError
 
@@ -96,7 +96,32 @@ def conform(
     price: Decimal | None,
     reference_price: Decimal | None = None,
 ) -> tuple[Decimal, Decimal | None, Problem | None]:
-    """Rounded (quantity, price) and the reason the exchange would refuse them, if any."""
+    """Rounded (quantity, price) and the reason the exchange would refuse them, if any.
+
+    A MARKET order (no price) that the filters accept is conformed in one pass: one
+    `conform_to_filters(snap=True)` with every filter, plus the storability check the second
+    pass would make of the rounded quantity. That is the two passes' answer: the first pass
+    makes the same checks up to the rounding and the same rounding (the tick-and-step-only
+    bounds are all off, and its multiple-of-step check is the one the full check makes
+    first); the second makes the storability check, then the same lot-size and notional
+    checks on the same value. Anything refused (or raising) takes the two passes, which say
+    which rounded quantity and problem. apps/strategy/tests/test_plans_conform.py compares
+    it with the two passes alone on random filters, quantities and references."""
+    if price is None:
+        try:
+            single = conform_to_filters(
+                filters,
+                side=side,
+                quantity=fit(quantity),
+                price=None,
+                reference_price=reference_price,
+                snap=True,
+            )
+            ensure_storable(single.quantity, field="quantity")
+        except (ApplicationError, ArithmeticError):
+            pass  # the two passes below say which quantity and problem
+        else:
+            return single.quantity, None, None
     rounding_only = _rounding_only(filters)
     price = fit(price) if price is not None else None
     try:
