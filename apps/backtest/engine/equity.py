@@ -65,7 +65,8 @@ def _sample_indices(open_time: npt.NDArray[np.int64], interval: str) -> npt.NDAr
 def build_equity(result: BalanceHistory, candles: CandleArrays, interval: str) -> EquityCurve:
     n = len(candles)
     base_f, quote_f = result.balances_per_candle()
-    per_candle = quote_f + base_f * candles.close
+    per_candle = base_f * candles.close
+    np.add(quote_f, per_candle, out=per_candle)  # quote + base * close, without a second array
     length = intervals.nominal_ms(interval)
     close_ms = candles.open_time + (length - 1)
     initial = result.initial_quote

@@ -100,7 +100,8 @@ def max_drawdown(values: FloatArray, times_ms: npt.NDArray[np.int64]) -> tuple[f
     if len(values) == 0:
         return 0.0, 0.0
     peaks = np.maximum.accumulate(values)
-    drawdowns = 1.0 - values / peaks
+    drawdowns = values / peaks
+    np.subtract(1.0, drawdowns, out=drawdowns)  # 1.0 - values / peaks, without a second array
     trough = int(np.argmax(drawdowns))
     depth = float(drawdowns[trough])
     if depth <= 0:
@@ -169,7 +170,7 @@ def compute_metrics(
 def _compute(equity: EquityCurve, trades: list[Trade], filters: SymbolFilters, initial: Decimal) -> Metrics:
     final = equity.final
     values = np.concatenate(([float(initial)], equity.per_candle))
-    times = np.concatenate(([equity.start_ms], equity.close_ms)).astype(np.int64)
+    times = np.concatenate(([equity.start_ms], equity.close_ms)).astype(np.int64, copy=False)
     depth, duration = max_drawdown(values, times)
     growth = cagr(initial, final, equity.end_ms - equity.start_ms + 1)
     returns = daily_returns(equity)

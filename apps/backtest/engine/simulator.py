@@ -96,7 +96,7 @@ def _floats(first: Decimal, values: list[Decimal]) -> FloatArray:
     """`first` then `values` as float64, each exactly `float(value)`."""
     out = np.empty(len(values) + 1)
     out[0] = float(first)
-    out[1:] = np.asarray(values, dtype=np.float64) if values else ()
+    out[1:] = np.fromiter(map(float, values), np.float64, len(values))  # float() each, as asarray
     return out
 
 

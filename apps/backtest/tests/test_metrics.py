@@ -163,3 +163,27 @@ def test_trade_pnls_is_the_defaultdict_one(trades: list[Trade], precision: int) 
                 ZERO,
             ).as_tuple()
         )
+
+
+def max_drawdown_with_two_arrays(values: np.ndarray, times_ms: np.ndarray) -> tuple[float, float]:
+    """The previous `max_drawdown`, verbatim: the oracle."""
+    if len(values) == 0:
+        return 0.0, 0.0
+    peaks = np.maximum.accumulate(values)
+    drawdowns = 1.0 - values / peaks
+    trough = int(np.argmax(drawdowns))
+    depth = float(drawdowns[trough])
+    if depth <= 0:
+        return 0.0, 0.0
+    peak_index = int(np.flatnonzero(values[: trough + 1] == peaks[trough])[0])
+    recovered = np.flatnonzero(values[trough:] >= peaks[trough])
+    end_index = trough + int(recovered[0]) if len(recovered) else len(values) - 1
+    return depth, float(times_ms[end_index] - times_ms[peak_index]) / 86_400_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.floats(min_value=1e-3, max_value=1e9), max_size=200))
+def test_max_drawdown_is_the_two_array_one(values: list[float]) -> None:
+    series = np.asarray(values, dtype=np.float64)
+    times = np.arange(len(values), dtype=np.int64) * 60_000
+    assert max_drawdown(series, times) == max_drawdown_with_two_arrays(series, times)
