@@ -238,3 +238,5 @@ def test_the_blocked_window_kernel_is_bit_for_bit_the_whole_series_one(
     with np.errstate(invalid="ignore"):  # inf + -inf: NaN in both, as meant
         expected = _windowed_whole_series(x, n, reduce)
         assert ind._windowed(x, n, reduce).tobytes() == expected.tobytes()
+        if reduce == "sum":  # sma divides the sums in place: what `sums / n` gave
+            assert ind.sma(x, n).tobytes() == (_windowed_whole_series(x, n, reduce) / n).tobytes()
