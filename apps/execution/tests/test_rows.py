@@ -1,5 +1,6 @@
-"""RowQuery (apps/core/rows.py) on real PostgreSQL: the instance it builds is the one the ORM
-returns, field by field, converters included; and the account selector built on it."""
+"""RowQuery (apps/core/rows.py) on real PostgreSQL, with execution's models: the instance it
+builds is the one the ORM returns, field by field, converters included; and the account
+selector built on it."""
 
 from __future__ import annotations
 
