@@ -3,12 +3,14 @@ give exactly what each rule gives alone."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.strategy import indicators
-from apps.strategy.dsl import CompiledRule, Series, compile_rule
+from apps.strategy.dsl import CompiledRule, Series, compile_rule, plan
 from apps.strategy.tests.test_dsl_equivalence import RULES, candles
 
 
@@ -42,3 +44,27 @@ def test_a_shared_moving_average_is_computed_once(monkeypatch) -> None:
     assert entries.any()
     assert exits.any()
     assert entries.tolist() == entry.evaluate_vectorized(series).tolist()
+
+
+def test_position_columns_are_made_only_for_a_rule_that_reads_one(monkeypatch) -> None:
+    """Flat position columns (NaN) are built lazily: none for position-free rules, and a rule
+    reading one still gets exactly what it gets alone."""
+    contexts: list[plan.Context] = []
+    real_context = plan.Context
+
+    def kept(*args: Any, **kwargs: Any) -> plan.Context:
+        contexts.append(real_context(*args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(plan, "Context", kept)
+    close = 100 + np.cumsum(np.random.default_rng(5).normal(0, 1, 300))
+    series = Series(close, close + 1, close - 1, close, np.ones(300))
+    free = compile_rule("crosses_above(sma(close, 5), sma(close, 20))")
+    reading = compile_rule("pnl_pct > 1 or close > sma(close, 10)")
+
+    CompiledRule.evaluate_all((free,), series)
+    assert dict(contexts[-1].position) == {}
+    (values,) = CompiledRule.evaluate_all((reading,), series)
+    assert set(contexts[-1].position) == {"pnl_pct"}
+    assert np.isnan(contexts[-1].position["pnl_pct"]).all()
+    assert values.tolist() == reading.evaluate_vectorized(series).tolist()
