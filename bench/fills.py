@@ -236,46 +236,59 @@ def scenario(
     return result
 
 
-def run_for(
-    processes: int, account: ExchangeAccount, orders: int, fills_per_order: int
+def run_delivery(
+    processes: int, account: ExchangeAccount, orders: int, fills_per_order: int, burst: int | None
 ) -> list[ScenarioResult]:
+    """The baseline, then the fills delivered new, then the very same reports again
+    (duplicates): one `apply_fill` per report when `burst` is None, else `apply_fills` on
+    bursts of `burst` (the baseline then commits once per burst too)."""
     from apps.execution.models import OutboxEvent
 
+    one = burst is None
+    per = per_item if one else per_batch
+    base_op, op = (baseline_op, apply_op) if one else (baseline_batch_op, apply_batch_op)
+    base_name = "baseline insert+update" if one else f"baseline, COMMIT per {burst}"
+    name = "apply_fill" if one else f"apply_fills x{burst}"
+
+    def chunks(part: list[T]) -> list[Any]:
+        return part if burst is None else bursts(part, burst)
+
     items = orders * fills_per_order
-    base_parts = [list(range(items))[i::processes] for i in range(processes)]
-    base_warm = [list(range(-WARMUP_FILLS, 0)) for _ in range(processes)]
+    base_parts = [chunks(list(range(items))[i::processes]) for i in range(processes)]
+    base_warm = [chunks(list(range(-WARMUP_FILLS, 0))) for _ in range(processes)]
     results = [
         scenario(
-            "baseline insert+update",
+            base_name,
             lambda: run_processes(
-                "baseline insert+update",
-                [per_item(baseline_op, part) for part in base_parts],
-                [warm_up(baseline_op, part) for part in base_warm],
-                latency_of="iteration",
+                base_name,
+                [per(base_op, part) for part in base_parts],
+                [warm_up(base_op, part) for part in base_warm],
+                latency_of="iteration" if one else "burst",
             ),
             reset_baseline,
         )
     ]
-
     fill_set: list[FillSet] = []  # the latest prepared set (a new one for each attempt)
 
     def prepare() -> None:
         fill_set[:] = [prepare_fills(processes, account, orders, fills_per_order)]
 
-    def deliver(name: str) -> ScenarioResult:
+    def deliver(label: str) -> ScenarioResult:
         (fs,) = fill_set
         return run_processes(
-            name,
-            [per_item(apply_op, part) for part in fs.parts],
-            [warm_up(apply_op, part) for part in fs.warm_parts],  # duplicates the second time
-            latency_of="fill",
+            label,
+            [per(op, chunks(part)) for part in fs.parts],
+            [warm_up(op, chunks(part)) for part in fs.warm_parts],  # duplicates the second time
+            latency_of="fill" if one else "burst",
         )
 
-    results.append(scenario("apply_fill (new)", lambda: deliver("apply_fill (new)"), prepare))
+    new, dup = f"{name} (new)", f"{name} (duplicate)"
+    results.append(scenario(new, lambda: deliver(new), prepare))
+    if results[-1].outcomes != {"applied": items}:
+        raise AssertionError(f"delivery did not apply every fill once: {results[-1].outcomes}")
     verify_applied(fill_set[0].order_ids, fills_per_order)
     events_before = OutboxEvent.objects.count()
-
-    results.append(scenario("apply_fill (duplicate)", lambda: deliver("apply_fill (duplicate)")))
+    results.append(scenario(dup, lambda: deliver(dup)))
     if results[-1].outcomes != {"duplicate": items}:
         raise AssertionError(f"duplicate delivery was not a no-op: {results[-1].outcomes}")
     if OutboxEvent.objects.count() != events_before:
@@ -290,56 +303,6 @@ def reset_baseline() -> None:
     with connection.cursor() as cursor:
         cursor.execute(BASELINE_DDL)
         cursor.execute("TRUNCATE bench_baseline RESTART IDENTITY")
-
-
-def run_batched(
-    processes: int, burst: int, account: ExchangeAccount, orders: int, fills_per_order: int
-) -> list[ScenarioResult]:
-    """Baseline (one COMMIT per burst), then apply_fills on bursts of `burst`: new, duplicate."""
-    from apps.execution.models import OutboxEvent
-
-    items = orders * fills_per_order
-    base_parts = [bursts(list(range(items))[i::processes], burst) for i in range(processes)]
-    base_warm = [bursts(list(range(-WARMUP_FILLS, 0)), burst) for _ in range(processes)]
-    results = [
-        scenario(
-            f"baseline, COMMIT per {burst}",
-            lambda: run_processes(
-                f"baseline, COMMIT per {burst}",
-                [per_batch(baseline_batch_op, part) for part in base_parts],
-                [warm_up(baseline_batch_op, part) for part in base_warm],
-                latency_of="burst",
-            ),
-            reset_baseline,
-        )
-    ]
-    fill_set: list[FillSet] = []
-
-    def prepare() -> None:
-        fill_set[:] = [prepare_fills(processes, account, orders, fills_per_order)]
-
-    def deliver(name: str) -> ScenarioResult:
-        (fs,) = fill_set
-        return run_processes(
-            name,
-            [per_batch(apply_batch_op, bursts(part, burst)) for part in fs.parts],
-            [warm_up(apply_batch_op, bursts(part, burst)) for part in fs.warm_parts],
-            latency_of="burst",
-        )
-
-    new, dup = f"apply_fills x{burst} (new)", f"apply_fills x{burst} (duplicate)"
-    results.append(scenario(new, lambda: deliver(new), prepare))
-    if results[-1].outcomes != {"applied": items}:
-        raise AssertionError(f"batched delivery did not apply every fill once: {results[-1].outcomes}")
-    verify_applied(fill_set[0].order_ids, fills_per_order)
-    events_before = OutboxEvent.objects.count()
-    results.append(scenario(dup, lambda: deliver(dup)))
-    if results[-1].outcomes != {"duplicate": items}:
-        raise AssertionError(f"duplicate delivery was not a no-op: {results[-1].outcomes}")
-    if OutboxEvent.objects.count() != events_before:
-        raise AssertionError("duplicate delivery emitted outbox events")
-    verify_applied(fill_set[0].order_ids, fills_per_order)
-    return results
 
 
 def queries_per_batch(account: ExchangeAccount, sizes: Sequence[int]) -> dict[str, int]:
@@ -515,10 +478,8 @@ def main() -> None:
         account = benchlib.trading_account("bench-fills")
         results: list[ScenarioResult] = []
         for processes in process_counts:
-            if not args.no_single:
-                results += run_for(processes, account, args.orders, args.fills_per_order)
-            for burst in burst_sizes:
-                results += run_batched(processes, burst, account, args.orders, args.fills_per_order)
+            for burst in ([] if args.no_single else [None]) + burst_sizes:
+                results += run_delivery(processes, account, args.orders, args.fills_per_order, burst)
         queries = queries_per_fill(account)
         print(f"SQL statements per apply_fill, as Django logs them: {queries}")
         batch_queries = queries_per_batch(account, burst_sizes)
