@@ -8,6 +8,7 @@ client order id instead of sending a second order.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
@@ -114,16 +116,13 @@ def submit_order(
     return SubmitOutcome(order=order, created=True)
 
 
-def _insert_with_event(order: Order, event: OrderEvent) -> None:
-    """INSERT a new order and its first event in one statement (`WITH o AS (INSERT … RETURNING
-    id) INSERT … SELECT … FROM o`): one round trip instead of two ORM saves on every order.
-    Column values come from the model's own fields (defaults, auto_now, JSON), as the ORM's
-    INSERT would write them; the unique client-order-id constraint is raised the same way."""
+@functools.cache
+def _order_with_event_statement() -> tuple[list[Field[Any, Any]], list[Field[Any, Any]], str]:
+    """The fields and the SQL of `_insert_with_event`, from model metadata: built once, not on
+    every order."""
     quote = connection.ops.quote_name
     order_fields = [f for f in Order._meta.concrete_fields if not f.primary_key]
     event_fields = [f for f in OrderEvent._meta.concrete_fields if not f.primary_key and f.name != "order"]
-    values = [f.get_db_prep_save(f.pre_save(order, add=True), connection) for f in order_fields]
-    values += [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in event_fields]
     order_table, event_table = quote(Order._meta.db_table), quote(OrderEvent._meta.db_table)
     order_pk, event_pk = quote(Order._meta.pk.column), quote(OrderEvent._meta.pk.column)
     event_order = quote(OrderEvent._meta.get_field("order").column)
@@ -136,6 +135,17 @@ def _insert_with_event(order: Order, event: OrderEvent) -> None:
         f"SELECT o.{order_pk}, {', '.join(['%s'] * len(event_fields))} FROM o "
         f"RETURNING {event_order}, {event_pk}"
     )
+    return order_fields, event_fields, sql
+
+
+def _insert_with_event(order: Order, event: OrderEvent) -> None:
+    """INSERT a new order and its first event in one statement (`WITH o AS (INSERT … RETURNING
+    id) INSERT … SELECT … FROM o`): one round trip instead of two ORM saves on every order.
+    Column values come from the model's own fields (defaults, auto_now, JSON), as the ORM's
+    INSERT would write them; the unique client-order-id constraint is raised the same way."""
+    order_fields, event_fields, sql = _order_with_event_statement()
+    values = [f.get_db_prep_save(f.pre_save(order, add=True), connection) for f in order_fields]
+    values += [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in event_fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         order.pk, event.pk = cursor.fetchone()

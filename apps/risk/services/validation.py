@@ -71,18 +71,23 @@ class LimitRow:
 _LIMIT_COLUMNS = tuple(f.name for f in fields(LimitRow))
 
 
+@functools.cache
+def _limits_statement() -> str:
+    """`_read_limits`' SQL, from model metadata: built once, not on every order."""
+    table = connection.ops.quote_name(RiskLimits._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _LIMIT_COLUMNS)
+    return (
+        f"SELECT {columns} FROM {table} "  # noqa: S608 - model metadata
+        "WHERE account_id = %s AND symbol IN ('', %s) ORDER BY symbol"
+    )
+
+
 def _read_limits(account_id: int, symbol: str) -> list[LimitRow]:
     """The rows, by one plain statement (what the ORM query sent, without building it and
     model instances on every order: a third of this read's cost). Read from PostgreSQL on
     every check, so a version bumped by any writer is seen at once."""
-    table = connection.ops.quote_name(RiskLimits._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _LIMIT_COLUMNS)
-    sql = (
-        f"SELECT {columns} FROM {table} "  # noqa: S608 - model metadata
-        "WHERE account_id = %s AND symbol IN ('', %s) ORDER BY symbol"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account_id, symbol])
+        cursor.execute(_limits_statement(), [account_id, symbol])
         return [LimitRow(*row) for row in cursor.fetchall()]
 
 
