@@ -17,6 +17,7 @@ of trades. `apply_fills` returns it as `OVERFILL_REJECTED`; `apply_fill` raises
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -265,6 +267,21 @@ def _new_fill(order: Order, report: FillReport) -> Fill:
 _DEDUP_COLUMNS = "account_id, symbol, exchange_fill_id"
 
 
+@functools.cache
+def _insert_once_statement() -> tuple[list[Field[Any, Any]], str]:
+    """`_insert_once`'s columns and SQL, from model metadata: built once, not per batch."""
+    meta = Fill._meta
+    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "  # noqa: S608 - model metadata
+        f"SELECT * FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in columns)}) "
+        f"ON CONFLICT ({_DEDUP_COLUMNS}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}, account_id, symbol, exchange_fill_id"
+    )
+    return columns, sql
+
+
 def _insert_once(fills: list[Fill]) -> None:
     """One `INSERT … SELECT FROM unnest(…) ON CONFLICT (account, symbol, trade id) DO NOTHING
     RETURNING`: the dedup check and the insert of the whole batch in one statement. Inserted
@@ -276,18 +293,10 @@ def _insert_once(fills: list[Fill]) -> None:
     if not fills:
         return
     fills = sorted(fills, key=lambda f: (f.account_id, f.symbol, f.exchange_fill_id))
-    meta = Fill._meta
-    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    columns, sql = _insert_once_statement()
     arrays = [[f.get_db_prep_save(f.pre_save(fill, add=True), connection) for fill in fills] for f in columns]
-    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "  # noqa: S608 - model metadata
-            f"SELECT * FROM unnest({', '.join(f'%s::{f.db_type(connection)}[]' for f in columns)}) "
-            f"ON CONFLICT ({_DEDUP_COLUMNS}) DO NOTHING "
-            f"RETURNING {quote(meta.pk.column)}, account_id, symbol, exchange_fill_id",
-            arrays,
-        )
+        cursor.execute(sql, arrays)
         inserted = {
             (account_id, symbol, trade_id): pk for pk, account_id, symbol, trade_id in cursor.fetchall()
         }
