@@ -220,7 +220,7 @@ def apply_trades(*, account_id: int, trades: Sequence[VenueTrade]) -> TradesOutc
     order_of = _orders_of_trades(account_id, trades)
     reports, first_unknown = [], None
     for trade in trades:
-        order_id = order_of.get(trade.trade_id)
+        order_id = order_of.get((trade.symbol, trade.trade_id))
         if order_id is None:
             logger.warning(
                 "trade %s of an order we do not know (%s)", trade.trade_id, trade.exchange_order_id
@@ -235,26 +235,33 @@ def apply_trades(*, account_id: int, trades: Sequence[VenueTrade]) -> TradesOutc
     return TradesOutcome(applied=applied, first_unknown_trade_id=first_unknown)
 
 
-def _orders_of_trades(account_id: int, trades: Sequence[VenueTrade]) -> dict[int, int]:
-    """Trade id -> order id: by the venue's order id (the lowest order id when several share
-    it, as `.first()` did), else by client order id. Two queries for any number of trades."""
+def _orders_of_trades(account_id: int, trades: Sequence[VenueTrade]) -> dict[tuple[str, int], int]:
+    """(symbol, trade id) -> order id: by the venue's order id within the trade's symbol
+    (Binance numbers orders per symbol: two symbols can share one; the lowest order id when
+    several share it, as `.first()` did), else by client order id (unique per account). Two
+    queries for any number of trades."""
     orders = Order.objects.filter(account_id=account_id).order_by("-pk")
-    by_venue_id = dict(
-        orders.filter(exchange_order_id__in={t.exchange_order_id for t in trades}).values_list(
-            "exchange_order_id", "pk"
-        )
-    )
-    by_client_id: dict[str, int] = {}
-    wanted = {
-        t.client_order_id for t in trades if t.client_order_id and t.exchange_order_id not in by_venue_id
+    by_venue_id = {
+        (symbol, venue_id): pk
+        for symbol, venue_id, pk in orders.filter(
+            symbol__in={t.symbol for t in trades}, exchange_order_id__in={t.exchange_order_id for t in trades}
+        ).values_list("symbol", "exchange_order_id", "pk")
     }
+    wanted = {
+        t.client_order_id
+        for t in trades
+        if t.client_order_id and (t.symbol, t.exchange_order_id) not in by_venue_id
+    }
+    by_client_id: dict[str, int] = {}
     if wanted:
         by_client_id = dict(orders.filter(client_order_id__in=wanted).values_list("client_order_id", "pk"))
     order_of = {}
     for trade in trades:
-        order_id = by_venue_id.get(trade.exchange_order_id) or by_client_id.get(trade.client_order_id)
+        order_id = by_venue_id.get((trade.symbol, trade.exchange_order_id)) or by_client_id.get(
+            trade.client_order_id
+        )
         if order_id is not None:
-            order_of[trade.trade_id] = order_id
+            order_of[(trade.symbol, trade.trade_id)] = order_id
     return order_of
 
 

@@ -4,6 +4,7 @@ that applying them one at a time gives."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -205,3 +206,21 @@ def test_a_page_of_trades_is_applied_in_chunks_once(django_assert_max_num_querie
         order.refresh_from_db()
         assert order.filled_quantity == Decimal("0.090")
     assert venue_events.TRADE_CHUNK == 200
+
+
+@pytest.mark.django_db
+def test_a_trade_goes_to_the_order_of_its_own_symbol_when_venue_order_ids_collide() -> None:
+    """Binance numbers orders per symbol: a BTCUSDT and an ETHUSDT order may both be order 7
+    at the venue. A trade is booked on the order of its own symbol."""
+    account = AccountFactory.create()
+    btc = OrderFactory.create(account=account, symbol="BTCUSDT", quantity=Decimal("1"), exchange_order_id="7")
+    eth = OrderFactory.create(account=account, symbol="ETHUSDT", quantity=Decimal("1"), exchange_order_id="7")
+    trade = replace(venue_trade(eth, 1), client_order_id="")  # tied by the venue's order id alone
+
+    outcome = apply_trades(account_id=account.pk, trades=[trade])
+
+    assert outcome.applied == 1
+    (fill,) = Fill.objects.filter(account=account)
+    assert (fill.order_id, fill.symbol) == (eth.pk, "ETHUSDT")
+    btc.refresh_from_db()
+    assert btc.filled_quantity == 0
