@@ -22,7 +22,9 @@ QUEUES = "execution,outbox,risk,reconciliation,strategy"
 
 
 class Stack:
-    def __init__(self, sim: SimulatorServer, tmp: Path) -> None:
+    def __init__(self, sim: SimulatorServer, tmp: Path, *, reconcile_every: int = 100000) -> None:
+        """`reconcile_every`: reconciliation's beat interval in seconds (off by default, as
+        the happy path must settle without it)."""
         self.tmp = tmp
         self.env = {
             **os.environ,
@@ -33,7 +35,7 @@ class Stack:
             "SIMULATOR_WS_API_URL": sim.ws_api_url,
             "STRATEGY_SUPERVISE_INTERVAL_SECONDS": "0.5",
             "CANDLE_POLL_INTERVAL_SECONDS": "100000",  # candles are replayed by the test
-            "RECONCILE_INTERVAL_SECONDS": "100000",
+            "RECONCILE_INTERVAL_SECONDS": str(reconcile_every),
             "RISK_HEARTBEAT_INTERVAL_SECONDS": "0.5",
         }
         self.procs: dict[str, subprocess.Popen] = {}
