@@ -21,6 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from apps.core import broker
 from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
 from apps.core.errors import Conflict, ErrorCode, ServiceUnavailable, Unprocessable, ValidationFailed
 from apps.exchange.adapter import ExchangeAdapter
@@ -415,10 +416,11 @@ def request_cancel(*, order_id: int, requested_by: str) -> Order:
 
 
 def _dispatch_send(order_id: int) -> None:
-    """Queue the send. The order is committed as NEW either way: if the broker is down,
-    reconciliation finds it past its grace period and queues the send again."""
+    """Queue the send (the message `delay` would send, with less Python: on every order).
+    The order is committed as NEW either way: if the broker is down, reconciliation finds it
+    past its grace period and queues the send again."""
     try:
-        tasks.submit_order_to_exchange.delay(order_id)
+        broker.publish_task(tasks.submit_order_to_exchange, order_id)
     except Exception:  # noqa: BLE001 - any broker failure; reconciliation re-queues NEW orders
         logger.warning("broker unavailable: order %s stays NEW until reconciliation sends it", order_id)
 
