@@ -11,11 +11,14 @@ class RiskConfig(AppConfig):
         from apps.execution import gates  # noqa: PLC0415
 
         from . import signals  # noqa: F401, PLC0415 - Celery worker start-up hook
-        from .gate import pre_trade_check  # noqa: PLC0415
+        from .gate import admit, pre_trade_check  # noqa: PLC0415
         from .services.kill_switch import RedisKillSwitch  # noqa: PLC0415
 
+        kill_switch = RedisKillSwitch()
         gates.register_pre_trade_check(pre_trade_check)
-        gates.register_kill_switch(RedisKillSwitch())
+        gates.register_kill_switch(kill_switch)
+        # Order intake asks both in one Redis round trip while these two are the ones registered.
+        gates.register_admission(admit, kill_switch=kill_switch, pre_trade_check=pre_trade_check)
         _invalidate_on_limit_writes()
 
 

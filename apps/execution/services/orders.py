@@ -202,10 +202,9 @@ def _refuse_if_denied(
     quantity: Decimal,
     price: Decimal | None,
 ) -> None:
-    """Kill switch, then risk: a denied order is refused before anything is written."""
-    if gates.kill_switch_active():
-        raise KillSwitchActive("The kill switch is on: no new orders are accepted.")
-    verdict = gates.pre_trade_check(
+    """Kill switch, then risk: a denied order is refused before anything is written. Both are
+    asked in one call (`gates.admit`: one Redis round trip with risk's implementation)."""
+    admission = gates.admit(
         gates.OrderProposal(
             account_id=account.pk,
             symbol=symbol,
@@ -215,6 +214,9 @@ def _refuse_if_denied(
             price=price,
         )
     )
+    verdict = admission.verdict
+    if admission.kill_switch_active or verdict is None:
+        raise KillSwitchActive("The kill switch is on: no new orders are accepted.")
     if not verdict.approved:
         raise RiskRejected(
             "; ".join(d.message for d in verdict.denials),

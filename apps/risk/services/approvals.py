@@ -54,9 +54,18 @@ class Snapshot:
 def snapshot(*, account_id: int) -> Snapshot:
     """The account's approval epoch and whether validation failures are recorded: one `MGET`
     instead of a `GET` before and a `DEL` after every check. Raises redis.RedisError."""
-    epoch, failing = redis_keys.client().mget(  # type: ignore[misc]
-        _epoch_key(account_id), redis_keys.key("failing-since")
-    )
+    values = redis_keys.client().mget(*snapshot_keys(account_id=account_id))
+    return snapshot_of(values)  # type: ignore[arg-type]
+
+
+def snapshot_keys(*, account_id: int) -> tuple[str, str]:
+    """The keys `snapshot` reads with one `MGET` (for a caller reading them in a pipeline)."""
+    return _epoch_key(account_id), redis_keys.key("failing-since")
+
+
+def snapshot_of(values: list[str | None]) -> Snapshot:
+    """The snapshot from the `MGET` of `snapshot_keys`."""
+    epoch, failing = values
     return Snapshot(epoch=epoch, failing=failing is not None)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,16 +38,32 @@ class KillSwitchState:
 def kill_switch_state() -> KillSwitchState:
     """The switch as stored; if Redis cannot be read, reported active (fail closed)."""
     try:
-        raw = redis_keys.client().hgetall(redis_keys.key("kill-switch"))
+        raw = redis_keys.client().hgetall(flag_key())
     except redis.RedisError as exc:
-        return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
+        return unreadable(exc)
+    return state_of_flag(raw)  # type: ignore[arg-type]
+
+
+def flag_key() -> str:
+    """The Redis hash holding the switch (read with `HGETALL`)."""
+    return redis_keys.key("kill-switch")
+
+
+def unreadable(exc: Exception) -> KillSwitchState:
+    """The state when the flag cannot be read: active (fail closed)."""
+    return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
+
+
+def state_of_flag(raw: Mapping[str, str]) -> KillSwitchState:
+    """The switch from its flag as read from Redis (`HGETALL`); a missing flag is restored
+    from the audit."""
     if not raw:
         return _restored_from_audit()
-    changed = raw.get("changed_at")  # type: ignore[union-attr]
+    changed = raw.get("changed_at")
     return KillSwitchState(
-        active=raw.get("active") == "1",  # type: ignore[union-attr]
-        reason=raw.get("reason", ""),  # type: ignore[union-attr]
-        actor=raw.get("actor", ""),  # type: ignore[union-attr]
+        active=raw.get("active") == "1",
+        reason=raw.get("reason", ""),
+        actor=raw.get("actor", ""),
         changed_at=datetime.fromtimestamp(float(changed), tz=UTC) if changed else None,
     )
 

@@ -91,16 +91,21 @@ def _read_limits(account_id: int, symbol: str) -> list[LimitRow]:
         return [LimitRow(*row) for row in cursor.fetchall()]
 
 
-def _limits(account_id: int, symbol: str) -> tuple[list[LimitRow], str | None]:
+def _limits(
+    account_id: int, symbol: str, snap: approvals.Snapshot | None
+) -> tuple[list[LimitRow], str | None]:
     """The account's limits for `symbol` (account-wide first) and the approval epoch (None:
     Redis could not be read; the approval cache then reads it itself and fails safe).
 
     The epoch and the health mark (`failing-since`) come in one `MGET`, instead of a `GET`
-    here and a `DEL` after every check."""
-    try:
-        snap = approvals.snapshot(account_id=account_id)
-    except redis.RedisError:
-        return _read_limits(account_id, symbol), None
+    here and a `DEL` after every check — or from the caller, who read them just before
+    (`snapshot`, in one round trip with the kill switch). Either way they are read before
+    the rows, which the epoch's invalidation relies on."""
+    if snap is None:
+        try:
+            snap = approvals.snapshot(account_id=account_id)
+        except redis.RedisError:
+            return _read_limits(account_id, symbol), None
     _failing_seen.set(snap.failing)
     return _read_limits(account_id, symbol), snap.epoch or "0"
 
@@ -124,9 +129,11 @@ def validate_order(
     quantity: Decimal,
     price: Decimal | None,
     use_cache: bool = True,
+    snapshot: approvals.Snapshot | None = None,
 ) -> Approval:
+    """`snapshot`: the account's `approvals.snapshot`, when the caller has just read it."""
     _failing_seen.set(True)
-    rows, epoch = _limits(account_id, symbol)
+    rows, epoch = _limits(account_id, symbol, snapshot)
     version = _version_tag(rows)
     key = None
     if use_cache:
