@@ -64,8 +64,10 @@ class _Plan:
 
 
 _plans: dict[str, _Plan | None] = {}
-# By process id (a forked child builds its own) and broker URL (a changed setting is obeyed).
-_publishers: dict[tuple[int, str], tuple[Connection, Channel]] = {}
+# By process id (a forked child builds its own): Celery's write pool when the channel was
+# opened (kept, so it is compared by identity: a pool replaced, as after a changed broker URL,
+# opens a new channel), the connection and its channel.
+_publishers: dict[int, tuple[Any, Connection, Channel]] = {}
 
 
 def publish_task(task: Any, *args: Any) -> None:
@@ -98,7 +100,7 @@ def publish_task(task: Any, *args: Any) -> None:
     try:
         _publish(task, args, plan)
     except Exception:  # noqa: BLE001 - any failure: Celery's own path retries, reconnects or raises
-        _drop_publisher(app)
+        _drop_publisher()
         task.delay(*args)
 
 
@@ -186,21 +188,24 @@ def _publish(task: Any, args: tuple[Any, ...], plan: _Plan) -> None:
 
 
 def _channel(app: Any) -> Channel:
-    """This process's publishing channel (kombu's, on Celery's write connection)."""
-    key = (os.getpid(), app.conf.broker_write_url)
-    publisher = _publishers.get(key)
-    if publisher is None:
+    """This process's publishing channel (kombu's, on Celery's write connection) while
+    Celery's broker pool is the one it was opened with (reading the broker URL setting
+    instead costs ~13 µs a message)."""
+    pid, pool = os.getpid(), app.pool
+    publisher = _publishers.get(pid)
+    if publisher is None or publisher[0] is not pool:
+        _drop_publisher()
         connection = app.connection_for_write()
         channel = connection.default_channel
         if not isinstance(channel, Channel):
             connection.release()
             raise TypeError(f"not this module's Redis transport: {type(channel)}")
-        publisher = _publishers[key] = (connection, channel)
-    return publisher[1]
+        publisher = _publishers[pid] = (pool, connection, channel)
+    return publisher[2]
 
 
-def _drop_publisher(app: Any) -> None:
-    publisher = _publishers.pop((os.getpid(), app.conf.broker_write_url), None)
+def _drop_publisher() -> None:
+    publisher = _publishers.pop(os.getpid(), None)
     if publisher is not None:
         with contextlib.suppress(Exception):
-            publisher[0].release()
+            publisher[1].release()
