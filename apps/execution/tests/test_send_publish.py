@@ -200,3 +200,12 @@ def test_a_broker_that_cannot_be_reached_is_an_error_not_a_message_elsewhere(sen
     with pytest.raises(Exception):  # noqa: B017, PT011 - kombu's OperationalError after its retries
         broker.publish_task(tasks.submit_order_to_exchange, 48)
     assert [json.loads(base64.b64decode(m["body"]))[0] for m in send_queue()] == [[46], [47]]
+
+
+def test_wrong_arguments_are_refused_as_celery_refuses_them(send_queue, lean_publishes) -> None:
+    broker.publish_task(tasks.submit_order_to_exchange, 49)  # a plan recorded (first message)
+    lean_publishes.clear()
+    with pytest.raises(TypeError):
+        broker.publish_task(tasks.submit_order_to_exchange, 50, 51)
+    assert [json.loads(base64.b64decode(m["body"]))[0] for m in send_queue()] == [[49]]
+    assert lean_publishes == []
