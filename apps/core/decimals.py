@@ -82,6 +82,11 @@ def _too_many_decimals(value: Decimal) -> bool:
         value.quantize(_FINEST, None, _PLACES_CHECK)  # by position: parsing keywords costs more
     except Rounded:
         return True
+    except InvalidOperation:
+        # Rounding to 18 places carried into a 21st integer digit (99…9.99…95 with more than
+        # 18 decimals): the result would not fit the context. Only a value that needs rounding
+        # can get here (at most 18 decimals and 20 integer digits fit 38 digits exactly).
+        return True
     return False
 
 

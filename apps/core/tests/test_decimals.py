@@ -64,6 +64,7 @@ def any_decimal(draw: st.DrawFn) -> Decimal:
 @example(Decimal("0E+20"))
 @example(Decimal("-0E-30"))
 @example(Decimal("99999999999999999999.999999999999999999"))
+@example(Decimal("99999999999999999999.999999999999999999500000000"))  # rounding carries into a 21st digit
 @example(Decimal("100000000000000000000"))
 @example(Decimal("1E+19"))
 @example(Decimal("1E+20"))
