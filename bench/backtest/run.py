@@ -10,8 +10,10 @@ process's maximum resident set, interpreter and Django included, each measuremen
 fresh process), trade count (round trips / sell orders), steps (candles that needed Python
 work). "tradingbot" rows time the engine's first call in a fresh process; the "(warmed)" row
 first runs it once untimed on the first 2,000 candles in the measuring process, the protocol
-the vectorbt row follows (its numba kernels compiled on 2,000 candles first); both are
-printed with their ratio to vectorbt. "end to end" is `execute_backtest` on a stored run:
+the vectorbt row follows (its numba kernels compiled on 2,000 candles first), then times
+`--repeat` runs (5) and reports their median, as the vectorbt row does (one run of either
+moves by up to ±50% on this shared machine); both rows are printed with their ratio to
+vectorbt, and the individual runs. "end to end" is `execute_backtest` on a stored run:
 binary-COPY load of the candles from PostgreSQL + simulation + results written (COPY) + metrics.
 
 Data: a dedicated database (BACKTEST_BENCH_DATABASE_URL, default
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,12 +153,16 @@ def prepare(count: int) -> Path:
     return path
 
 
-def measure_engine(kind: str, data: str, *, reference: bool = False, warm: bool = False) -> dict[str, Any]:
+def measure_engine(
+    kind: str, data: str, *, reference: bool = False, warm: bool = False, repeat: int = 1
+) -> dict[str, Any]:
     """The simulation alone, on arrays already in memory (the engine's candles per second).
     `reference`: the general path even where Swing's batched path applies (same digest).
     `warm`: first one untimed run on the first WARMUP_CANDLES candles in this process, the
     protocol the vectorbt measurement follows (peers.py: numba's kernels compiled first);
-    without it the timed run is the engine's very first call in a fresh process."""
+    without it the timed run is the engine's very first call in a fresh process. `repeat`
+    (warmed only): that many timed runs, the median reported (as for vectorbt), every digest
+    checked equal."""
     _setup_django()
     import numpy as np
 
@@ -178,14 +185,20 @@ def measure_engine(kind: str, data: str, *, reference: bool = False, warm: bool 
     if warm:
         simulate(spec, arrays.slice(0, WARMUP_CANDLES), reference=reference)
     before = _maxrss_mib()
-    started = time.perf_counter()
-    outcome = simulate(spec, arrays, reference=reference)
-    wall = time.perf_counter() - started
+    walls, digests = [], set()
+    for _ in range(repeat if warm else 1):
+        started = time.perf_counter()
+        outcome = simulate(spec, arrays, reference=reference)
+        walls.append(time.perf_counter() - started)
+        digests.add(outcome.result_digest)
+    if len(digests) != 1:
+        raise SystemExit(f"repeated runs gave different digests: {sorted(digests)}")
     engine = "tradingbot (general path)" if reference else "tradingbot"
     return {
         "engine": f"{engine} (warmed)" if warm else engine,
         "strategy": kind,
-        "wall_s": wall,
+        "wall_s": statistics.median(walls),
+        "walls_s": walls,
         "candles": len(arrays),
         "trades": outcome.metrics.trades,
         "fills": len(outcome.trades),
@@ -252,11 +265,19 @@ def main() -> int:
     parser.add_argument("--engine-only", metavar="KIND", help=argparse.SUPPRESS)
     parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed runs of the warmed Swing row and of vectorbt (the median is reported)",
+    )
     parser.add_argument("--end-to-end", metavar="KIND", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine_only:
-        measured = measure_engine(args.engine_only, args.data, reference=args.reference, warm=args.warm)
+        measured = measure_engine(
+            args.engine_only, args.data, reference=args.reference, warm=args.warm, repeat=args.repeat
+        )
         print(json.dumps(measured))
         return 0
     if args.end_to_end:
@@ -269,7 +290,9 @@ def main() -> int:
     for kind in CONFIGS:
         rows.append(_child([me, "--engine-only", kind, "--data", str(data)]) | {"strategy": kind})
         if kind == "SWING":  # warmed up as vectorbt is; the reference on the same candles
-            warmed = _child([me, "--engine-only", kind, "--data", str(data), "--warm"])
+            warmed = _child(
+                [me, "--engine-only", kind, "--data", str(data), "--warm", "--repeat", str(args.repeat)]
+            )
             rows.append(warmed | {"strategy": kind})
             rows.append(
                 _child([me, "--engine-only", kind, "--data", str(data), "--reference"]) | {"strategy": kind}
@@ -278,8 +301,10 @@ def main() -> int:
     if not args.no_peers:
         if PEER_PYTHON.exists():
             for engine in ("vectorbt", "backtrader"):
+                repeat = ["--repeat", str(args.repeat)] if engine == "vectorbt" else []
                 peer = _child(
-                    [str(HERE / "peers.py"), "bench", str(data), "--engine", engine], python=str(PEER_PYTHON)
+                    [str(HERE / "peers.py"), "bench", str(data), "--engine", engine, *repeat],
+                    python=str(PEER_PYTHON),
                 )
                 rows.append(peer | {"strategy": "SWING", "engine": engine})
         else:
@@ -303,9 +328,16 @@ def _print_ratios(rows: list[dict[str, Any]]) -> None:
     peer = wall.get("vectorbt")
     if not peer:
         return
-    for engine, label in (("tradingbot", "fresh process, first call"), ("tradingbot (warmed)", "warmed up")):
+    for engine, label in (
+        ("tradingbot", "fresh process, first call"),
+        ("tradingbot (warmed)", "warmed up, median of both"),
+    ):
         if engine in wall:
             print(f"Swing / vectorbt ({label}): {wall[engine] / peer:.2f}x")
+    runs = {r.get("engine"): r["walls_s"] for r in rows if r["strategy"] == "SWING" and "walls_s" in r}
+    for engine in ("tradingbot (warmed)", "vectorbt"):
+        if len(runs.get(engine, [])) > 1:
+            print(f"  {engine} runs: {', '.join(f'{w:.3f}' for w in runs[engine])} s")
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
