@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,11 +82,12 @@ def publish_task(task: Any, *args: Any) -> None:
     (`_put`: the list for its priority, one `LPUSH`): a worker receives the same message.
 
     Celery's path is taken instead whenever this one does not apply (eager mode, inside a
-    worker task, another transport, protocol, serializer or task options this path does not
-    build), for the first message of each task in a process (it declares the queue), and
-    after any failure here — with its reconnection and retry policy, so the message may be
-    sent twice, as kombu's own retries may: the tasks published this way are safe to run
-    twice."""
+    worker task, outside the main thread — the channel is one per process, and Celery's
+    producer pool is what threads can share —, another transport, protocol, serializer or
+    task options this path does not build), for the first message of each task in a process
+    (it declares the queue), and after any failure here — with its reconnection and retry
+    policy, so the message may be sent twice, as kombu's own retries may: the tasks
+    published this way are safe to run twice."""
     if isinstance(task, Proxy):  # shared_task's: every attribute read would resolve it again
         task = task._get_current_object()
     app = task.app
@@ -94,7 +96,12 @@ def publish_task(task: Any, *args: Any) -> None:
         task.delay(*args)
         return
     plan = _plans[task.name]
-    if plan is None or app.conf.task_always_eager or app.current_worker_task is not None:
+    if (
+        plan is None
+        or app.conf.task_always_eager
+        or app.current_worker_task is not None
+        or threading.current_thread() is not threading.main_thread()
+    ):
         task.delay(*args)
         return
     check_arguments = getattr(task, "__header__", None) if task.typing else None

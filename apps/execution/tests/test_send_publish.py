@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -123,6 +124,20 @@ def test_eager_mode_runs_the_task_as_celery_would(celery_eager, lean_publishes, 
     broker.publish_task(tasks.submit_order_to_exchange, 45)
     assert ran == [44, 45]
     assert lean_publishes == []
+
+
+def test_other_threads_publish_through_celery(send_queue, lean_publishes) -> None:
+    """The short path's channel is one per process: a threaded server's request threads
+    share Celery's producer pool instead (the message is the same)."""
+    broker.publish_task(tasks.submit_order_to_exchange, 46)  # a plan recorded (first message)
+    lean_publishes.clear()
+    worker = threading.Thread(target=broker.publish_task, args=(tasks.submit_order_to_exchange, 47))
+    worker.start()
+    worker.join(10)
+    broker.publish_task(tasks.submit_order_to_exchange, 48)
+
+    assert lean_publishes == [(48,)]  # the main thread's message only
+    assert [json.loads(base64.b64decode(m["body"]))[0] for m in send_queue()] == [[46], [47], [48]]
 
 
 class _Sent:
