@@ -122,6 +122,21 @@ def conform(
             pass  # the two passes below say which quantity and problem
         else:
             return single.quantity, None, None
+    return conform_in_two_passes(
+        filters, side=side, quantity=quantity, price=price, reference_price=reference_price
+    )
+
+
+def conform_in_two_passes(
+    filters: SymbolFilters,
+    *,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal | None,
+    reference_price: Decimal | None = None,
+) -> tuple[Decimal, Decimal | None, Problem | None]:
+    """`conform`'s general path: round with the tick and step only, then check the rounded
+    order against every filter (which says which rounded quantity a refusal is about)."""
     rounding_only = _rounding_only(filters)
     price = fit(price) if price is not None else None
     try:

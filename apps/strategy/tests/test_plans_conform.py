@@ -1,7 +1,7 @@
-"""`plans.conform`'s one-pass MARKET case answers what the two passes alone answer (the
-previous `conform`, verbatim below: the oracle) on random filters, quantities, references
-and contexts: the same rounded quantity (coefficient and exponent), price and problem, or
-the same exception."""
+"""`plans.conform`'s one-pass MARKET case answers what the two passes alone answer
+(`plans.conform_in_two_passes`, the general path it falls back to: the oracle) on random
+filters, quantities, references and contexts: the same rounded quantity (coefficient and
+exponent), price and problem, or the same exception."""
 
 from __future__ import annotations
 
@@ -11,43 +11,8 @@ from typing import Any
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from apps.core.domain import Side, SymbolFilters, conform_to_filters
-from apps.core.errors import ApplicationError
-from apps.strategy.plans import ZERO, Problem, _rounding_only, conform, fit
-
-
-def conform_in_two_passes(
-    filters: SymbolFilters,
-    *,
-    side: Side,
-    quantity: Decimal,
-    price: Decimal | None,
-    reference_price: Decimal | None = None,
-) -> tuple[Decimal, Decimal | None, Problem | None]:
-    rounding_only = _rounding_only(filters)
-    price = fit(price) if price is not None else None
-    try:
-        rounded = conform_to_filters(
-            rounding_only,
-            side=side,
-            quantity=fit(quantity),
-            price=price,
-            reference_price=reference_price,
-            snap=True,
-        )
-    except ApplicationError as exc:
-        return ZERO, price, Problem(str(exc.code), exc.message)
-    try:
-        conform_to_filters(
-            filters,
-            side=side,
-            quantity=rounded.quantity,
-            price=rounded.price,
-            reference_price=reference_price,
-        )
-    except ApplicationError as exc:
-        return rounded.quantity, rounded.price, Problem(str(exc.code), exc.message)
-    return rounded.quantity, rounded.price, None
+from apps.core.domain import Side, SymbolFilters
+from apps.strategy.plans import conform, conform_in_two_passes
 
 
 def answer(function: Any, *args: Any, **kwargs: Any) -> Any:
