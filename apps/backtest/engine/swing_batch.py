@@ -468,18 +468,20 @@ class SwingBatch:
                 flagged = self._flagged_exit
             else:
                 return self.scanner.next_needed(start, EVERY_CANDLE)
-            k = bisect_left(flagged, start)
-            return flagged[k] if k < len(flagged) else self.scanner.n
+            return self._first_flagged(flagged, start)
         watch = self.signals.watch(trader)
         if watch is None:
             return self.scanner.next_needed(start, EVERY_CANDLE)
         if watch.low is None and watch.high is None and watch.signal is not None:
-            flagged = self._flagged[id(watch.signal)]
-            k = bisect_left(flagged, start)
-            return flagged[k] if k < len(flagged) else self.scanner.n
+            return self._first_flagged(self._flagged[id(watch.signal)], start)
         return self.scanner.next_needed(
             start, Reach(close_at_or_below=watch.low, close_at_or_above=watch.high, signal=watch.signal)
         )
+
+    def _first_flagged(self, flagged: list[int], start: int) -> int:
+        """The first flagged candle from `start` on, else n (no candle needs the trader)."""
+        k = bisect_left(flagged, start)
+        return flagged[k] if k < len(flagged) else self.scanner.n
 
 
 def _flagged(signal: npt.NDArray[np.bool_]) -> list[int]:
