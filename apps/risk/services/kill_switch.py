@@ -40,18 +40,13 @@ def kill_switch_state() -> KillSwitchState:
     try:
         raw = redis_keys.client().hgetall(flag_key())
     except redis.RedisError as exc:
-        return unreadable(exc)
+        return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
     return state_of_flag(raw)  # type: ignore[arg-type]
 
 
 def flag_key() -> str:
     """The Redis hash holding the switch (read with `HGETALL`)."""
     return redis_keys.key("kill-switch")
-
-
-def unreadable(exc: Exception) -> KillSwitchState:
-    """The state when the flag cannot be read: active (fail closed)."""
-    return KillSwitchState(True, f"kill switch unreadable: {exc}", "system", None, readable=False)
 
 
 def state_of_flag(raw: Mapping[str, str]) -> KillSwitchState:
@@ -92,7 +87,7 @@ def _remember_never_used() -> None:
     instead of the audit table every time. `HSETNX` writes only while the field is absent:
     an activation's flag, stored before its audit row, is never overwritten."""
     with contextlib.suppress(redis.RedisError):
-        redis_keys.client().hsetnx(redis_keys.key("kill-switch"), "active", "0")
+        redis_keys.client().hsetnx(flag_key(), "active", "0")
 
 
 class RedisKillSwitch:
@@ -124,7 +119,7 @@ def deactivate_kill_switch(*, reason: str, actor: str) -> KillSwitchState:
 def _store(*, active: bool, reason: str, actor: str, changed_at: datetime | None = None) -> None:
     try:
         redis_keys.client().hset(
-            redis_keys.key("kill-switch"),
+            flag_key(),
             mapping={
                 "active": "1" if active else "0",
                 "reason": reason,
