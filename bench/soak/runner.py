@@ -27,6 +27,7 @@ from apps.execution.models import ExchangeAccount, Fill, Order, OutboxEvent
 from apps.execution.user_stream import account_stream_state
 from apps.risk.models import KillSwitchChange
 from apps.risk.services import deactivate_kill_switch, kill_switch_state
+from apps.strategy.engine.dispatch import is_due
 from apps.strategy.models import Strategy, StrategyStatus
 from apps.strategy.services.lifecycle import start_strategy
 from apps.strategy.services.strategies import create_strategy
@@ -375,9 +376,9 @@ class Soak:
                 raise StackError("settled books did not hold for a second before the settle timeout")
 
     def _quiet(self) -> bool:
-        """Every venue trade booked and every event delivered, at one moment. The order of
-        the reads matters: the venue's trades, our fills, the outbox, the venue's trades
-        again. A fill booked by the last-but-one read had its event written in the same
+        """Every venue trade booked, every event delivered and no strategy step pending, at one
+        moment. The order of the reads matters: the venue's trades, our fills, the outbox, the
+        venue's trades again. A fill booked by the last-but-one read had its event written in the same
         transaction, so an empty outbox after it means that event was delivered; an unchanged
         ledger means no trade happened in between. (Reading the outbox first let a fill
         booked between two reads pass with its event still undelivered.)"""
@@ -390,7 +391,18 @@ class Soak:
             return False
         if OutboxEvent.objects.filter(published_at__isnull=True).exists():
             return False
+        if self._strategies_due():
+            return False
         return self._ledger() == ledger
+
+    def _strategies_due(self) -> bool:
+        """A running strategy with a step to take (a new candle, or a fill or final status it
+        has not seen): its step may still place an order, which must settle too before the
+        stack stops. (A delivered `fill.recorded` only queues that step; an empty outbox
+        does not mean it ran.) The worker e2e test's `unsettled` asks the same."""
+        now = timezone.now()
+        running = Strategy.objects.filter(pk__in=self.strategies, status=StrategyStatus.RUNNING)
+        return any(is_due(strategy, now) for strategy in running)
 
     def check(self) -> invariants.CheckResult:
         books = [account_books(self.sim, a, api_key=KEYS[name][0], initial_balances=INITIAL)
