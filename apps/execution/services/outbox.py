@@ -1,18 +1,24 @@
 """The transactional outbox: events written with the change that caused them, relayed after.
 
+Writers of one aggregate take a per-aggregate advisory lock before drawing their ids, held
+to commit, so an aggregate's ids are committed in id order: a relay never sees an event while
+an earlier one of its aggregate is still uncommitted.
+
 Relay: claim a batch of unpublished rows with `FOR UPDATE SKIP LOCKED` (several relays may
-run), keep per-aggregate id order (an aggregate whose earlier event is held by another relay
-is left for later), hand each event to the registered in-process consumers inside a
-savepoint, mark it published in the same transaction. The batch is first delivered inside a
-single savepoint; only when a consumer fails is it rolled back and redelivered with a savepoint
-per event, so that the failing event (and the rest of its aggregate in this batch) is put back
-with exponential backoff while the other aggregates go through. Delivery is
-at-least-once; consumers record processed event ids, so the effect is exactly-once.
+run), keep per-aggregate id order (an aggregate's events from its first earlier event held by
+another relay or backing off are left for later), hand each event to the registered
+in-process consumers inside a savepoint, mark it published in the same transaction. The
+batch is first delivered inside a single savepoint; only when a consumer fails is it rolled
+back and redelivered with a savepoint per event, so that the failing event (and the rest of
+its aggregate in this batch) is put back with exponential backoff while the other aggregates
+go through. Delivery is at-least-once; consumers record processed event ids, so the effect
+is exactly-once.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +39,8 @@ MAX_BACKOFF = timedelta(minutes=5)
 _RELAY_DEBOUNCE_KEY = "outbox:relay-queued"
 # Only matters if a queued relay task is lost: nudges resume after this (the sweeper runs too).
 _RELAY_QUEUED_TIMEOUT = 5
+# First key of the two-key advisory locks that serialize an aggregate's writers.
+_AGGREGATE_LOCK_SPACE = zlib.crc32(b"outbox-aggregate") - 2**31
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,34 @@ def emit_event(
 
 def emit_events(*, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
     """Write unsaved events in one INSERT, in the caller's transaction and in list order (the
-    relay keeps id order per aggregate); one relay nudge after commit, however many."""
+    relay keeps id order per aggregate); one relay nudge after commit, however many.
+
+    Call it last in the transaction and once: it locks the events' aggregates until commit."""
+    if not events:
+        return []
+    _lock_aggregates(events)
     created = OutboxEvent.objects.bulk_create(events)
     if created:
         transaction.on_commit(_nudge_relay)
     return created
+
+
+def _lock_aggregates(events: Sequence[OutboxEvent]) -> None:
+    """Wait for any other open transaction writing to these aggregates, and hold them to our
+    commit. Without it two transactions of one account (say a stream fill and a
+    reconciliation fill of two orders) could commit ids 100 and 101 in the order 101, 100;
+    a relay reading in between would deliver 101 first, and 100 after it. Keys are taken in
+    sorted order, so two writers of several aggregates cannot deadlock."""
+    keys = sorted({_aggregate_lock_key(event) for event in events})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::int[]) AS k",
+            [_AGGREGATE_LOCK_SPACE, keys],
+        )
+
+
+def _aggregate_lock_key(event: OutboxEvent) -> int:
+    return zlib.crc32(f"{event.aggregate_type}:{event.aggregate_id}".encode()) - 2**31
 
 
 def _nudge_relay() -> None:
@@ -129,7 +160,7 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
         if not rows:
             return 0, 0
         # Per aggregate, only events with an id below its stop are delivered in this batch.
-        stop_at = dict.fromkeys(_aggregates_with_earlier_pending(rows), 0)
+        stop_at = _stops(rows)
         failure = _deliver_batch(_deliverable(rows, stop_at))
         if failure is None:
             done = [row.pk for row in _deliverable(rows, stop_at)]
@@ -197,28 +228,34 @@ def _deliver_one_by_one(rows: list[OutboxEvent], now: datetime) -> list[int]:
     return done
 
 
-def _aggregates_with_earlier_pending(rows: list[OutboxEvent]) -> set[tuple[str, str]]:
-    """Aggregates whose older unpublished event is not in this batch (held by another relay
-    or backing off): delivering ours now would break their order. One statement for the
-    whole batch, answered from the partial index of pending events per aggregate."""
-    first_ids: dict[tuple[str, str], int] = {}
+def _stops(rows: list[OutboxEvent]) -> dict[tuple[str, str], int]:
+    """Per aggregate, the first unpublished event below its last one in this batch that the
+    batch does not hold (held by another relay, or backing off): only the batch's events
+    below it may be delivered now. Concurrent relays claim interleaved rows, so the gap can
+    lie before the batch's first event of the aggregate or between two of them. One
+    statement for the whole batch, answered from the partial index of pending events per
+    aggregate."""
+    last_ids: dict[tuple[str, str], int] = {}
     for row in rows:
-        first_ids.setdefault(_aggregate(row), row.pk)
+        last_ids[_aggregate(row)] = row.pk
     table = connection.ops.quote_name(OutboxEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT f.aggregate_type, f.aggregate_id "  # noqa: S608 - model table name
-            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS f(aggregate_type, aggregate_id, first_id) "
-            f"WHERE EXISTS (SELECT 1 FROM {table} AS o WHERE o.published_at IS NULL "
+            "SELECT o.aggregate_type, o.aggregate_id, min(o.id) "  # noqa: S608 - model table name
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS f(aggregate_type, aggregate_id, last_id) "
+            f"JOIN {table} AS o ON o.published_at IS NULL "
             "AND o.aggregate_type = f.aggregate_type AND o.aggregate_id = f.aggregate_id "
-            "AND o.id < f.first_id)",
+            "AND o.id < f.last_id "
+            "WHERE o.id <> ALL(%s::bigint[]) "
+            "GROUP BY o.aggregate_type, o.aggregate_id",
             [
-                [agg_type for agg_type, _ in first_ids],
-                [agg_id for _, agg_id in first_ids],
-                list(first_ids.values()),
+                [agg_type for agg_type, _ in last_ids],
+                [agg_id for _, agg_id in last_ids],
+                list(last_ids.values()),
+                [row.pk for row in rows],
             ],
         )
-        return {(agg_type, agg_id) for agg_type, agg_id in cursor.fetchall()}
+        return {(agg_type, agg_id): stop for agg_type, agg_id, stop in cursor.fetchall()}
 
 
 def _message(row: OutboxEvent) -> OutboxMessage:

@@ -5,7 +5,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,6 +147,83 @@ def test_concurrent_relays_deliver_every_event_exactly_once_in_aggregate_order(d
     for agg in {m.aggregate_id for m in delivered}:
         per_aggregate = [m.id for m in delivered if m.aggregate_id == agg]
         assert per_aggregate == sorted(per_aggregate), agg
+
+
+@contextmanager
+def open_transaction_elsewhere(work: Callable[[], object]) -> Iterator[None]:
+    """Run `work` in a transaction on another connection and keep it open (its locks held,
+    its writes uncommitted) until the block ends; then it commits."""
+    ready, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                ready.set()
+                release.wait(30)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+            ready.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)
+    assert not errors, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_stops_an_aggregate_at_an_event_another_relay_holds_between_two_of_its_own(
+    delivered,
+) -> None:
+    """Concurrent relays claim interleaved rows: this batch gets the aggregate's first and
+    third events while the second is locked elsewhere. Only the first may go now."""
+    first, held, third = emit_many(3, aggregates=1)
+
+    def lock_the_second() -> None:
+        list(OutboxEvent.objects.select_for_update().filter(pk=held))
+
+    with open_transaction_elsewhere(lock_the_second):
+        assert services.relay_outbox() == 1
+        assert [m.id for m in delivered] == [first]
+        assert OutboxEvent.objects.get(pk=third).published_at is None
+
+    assert services.relay_outbox() == 2
+    assert [m.id for m in delivered] == [first, held, third]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_aggregates_events_commit_in_id_order_so_a_relay_cannot_overtake_one(delivered) -> None:
+    """Two transactions write to one aggregate: the first draws the lower id and stays open.
+    The second must wait for it, or it would commit the higher id first and a relay would
+    deliver it ahead of the lower one."""
+    second_done = threading.Event()
+
+    def second_writer() -> None:
+        try:
+            emit_many(1, aggregates=1)
+            second_done.set()
+        finally:
+            connection.close()
+
+    with open_transaction_elsewhere(lambda: emit_many(1, aggregates=1)):
+        second = threading.Thread(target=second_writer)
+        second.start()
+        second_done.wait(1)  # time to commit, were it not held until the first commits
+        assert services.relay_outbox() == 0
+    second.join(30)
+    assert second_done.is_set()
+
+    assert services.relay_outbox() == 2
+    ids = [m.id for m in delivered]
+    assert ids == sorted(ids)
 
 
 @pytest.mark.django_db
