@@ -135,9 +135,12 @@ def services_from_environment(data_dir: Path = DEFAULT_DATA_DIR) -> Iterator[dic
         yield urls
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: stop the way Ctrl-C does, so children and services are shut down."""
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops us the way Ctrl-C does, so children and services are shut down."""
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 def main(argv: list[str]) -> int:
@@ -151,8 +154,12 @@ def main(argv: list[str]) -> int:
         child = subprocess.Popen(argv, env={**os.environ, **urls})  # noqa: S603 - the caller's own command
         try:
             return child.wait()
-        except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
+        except KeyboardInterrupt as stop:
+            # Pass on the signal we got. A SIGINT sent in its place can be ignored: a command
+            # started in the background by a non-interactive shell inherits SIGINT ignored, so
+            # `kill` of this wrapper left the stack running for 30 s, then killed it alone and
+            # orphaned its workers, beat and simulator.
+            child.send_signal(signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
             try:
                 return child.wait(30)
             except subprocess.TimeoutExpired:

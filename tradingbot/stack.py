@@ -112,8 +112,33 @@ def main() -> int:
     prepare_metrics_directory()
     subprocess.run(_python("manage.py", "migrate", "--no-input"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     children: dict[str, subprocess.Popen[bytes]] = {}
-    demo = os.environ.get("DEMO", "1") == "1"
     one_shot: list[subprocess.Popen[bytes]] = []
+    exit_code = 0
+    try:  # from the first child on: a stop during start-up must not orphan what already runs
+        _start(host, port, children, one_shot)
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"stack: {name} exited with {child.returncode}; stopping", file=sys.stderr)
+                    exit_code = child.returncode or 1
+                    raise KeyboardInterrupt
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_all({**children, **{f"one-shot-{i}": p for i, p in enumerate(one_shot)}})
+    return exit_code
+
+
+def _start(
+    host: str,
+    port: str,
+    children: dict[str, subprocess.Popen[bytes]],
+    one_shot: list[subprocess.Popen[bytes]],
+) -> None:
+    """Start the simulator (demo), the process table and the demo strategy; each child is
+    registered as soon as it runs, so the caller stops it whatever happens next."""
+    demo = os.environ.get("DEMO", "1") == "1"
     if demo:
         os.environ.setdefault("SIMULATOR_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
         os.environ.setdefault("SIMULATOR_WS_API_URL", f"ws://127.0.0.1:{SIMULATOR_PORT}/ws-api/v3")
@@ -130,20 +155,6 @@ def main() -> int:
         f"metrics http://{host}:{port}/metrics  (Ctrl-C stops)\n",
         flush=True,
     )
-    exit_code = 0
-    try:
-        while True:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"stack: {name} exited with {child.returncode}; stopping", file=sys.stderr)
-                    exit_code = child.returncode or 1
-                    raise KeyboardInterrupt
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop_all({**children, **{f"one-shot-{i}": p for i, p in enumerate(one_shot)}})
-    return exit_code
 
 
 def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
