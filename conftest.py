@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
 from kombu import pools
 from rest_framework.test import APIClient
 
 from apps.core.tests.factories import UserFactory, access_token_for
 from tradingbot.celery import app
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """The reused test database (`--reuse-db`) starts empty. A run stopped inside a
+    transactional test never runs that test's flush, and its rows would fail the next run's
+    tests that count rows (CI runs on a machine whose PostgreSQL keeps the test database)."""
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
