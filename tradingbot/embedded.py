@@ -160,6 +160,10 @@ def main(argv: list[str]) -> int:
             # `kill` of this wrapper left the stack running for 30 s, then killed it alone and
             # orphaned its workers, beat and simulator.
             child.send_signal(signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
+            # A repeated signal must not end this wait: the services would be stopped under a
+            # child still shutting down.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
                 return child.wait(30)
             except subprocess.TimeoutExpired:

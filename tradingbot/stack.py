@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from apps.core.demo import SIM_API_KEY, SIM_API_SECRET
@@ -142,19 +143,60 @@ def _start(
     if demo:
         os.environ.setdefault("SIMULATOR_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
         os.environ.setdefault("SIMULATOR_WS_API_URL", f"ws://127.0.0.1:{SIMULATOR_PORT}/ws-api/v3")
-        children["simulator"] = subprocess.Popen(simulator_command(), cwd=PROJECT_DIR)  # noqa: S603
+        _spawn(children, "simulator", simulator_command())
         _wait_for_port(int(SIMULATOR_PORT), children["simulator"])
         subprocess.run(_python("manage.py", "demo", "setup"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     for name, command in process_table(host, port).items():
-        children[name] = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603
+        _spawn(children, name, command)
     if demo:
-        one_shot.append(subprocess.Popen(_python("manage.py", "demo", "start"), cwd=PROJECT_DIR))  # noqa: S603
+        _spawn(children, "demo-start", _python("manage.py", "demo", "start"), one_shot=one_shot)
     print(
         f"\ntradingbot is up: http://{host}:{port}/api/v1/  admin http://{host}:{port}/admin/  "
         f"readiness http://{host}:{port}/health/ready/  dashboard http://{host}:{port}/ops/dashboard/  "
         f"metrics http://{host}:{port}/metrics  (Ctrl-C stops)\n",
         flush=True,
     )
+
+
+def _spawn(
+    children: dict[str, subprocess.Popen[bytes]],
+    name: str,
+    command: list[str],
+    *,
+    one_shot: list[subprocess.Popen[bytes]] | None = None,
+) -> None:
+    """Start `command` and register it, with a stop held back until it is registered: one
+    landing between the fork and the registration would leave it running unseen."""
+    with _stops_deferred():
+        child = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603 - our own process table
+        if one_shot is None:
+            children[name] = child
+        else:
+            one_shot.append(child)
+
+
+@contextlib.contextmanager
+def _stops_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM only recorded inside the block, then raised as KeyboardInterrupt.
+    A handler, not a blocked mask: a child inherits the mask across exec, not a handler. A
+    signal the process ignores (SIGINT in the background) stays ignored, for us and children."""
+    got: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        got.append(signum)
+
+    previous = {
+        sig: signal.signal(sig, record)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if got:
+        raise KeyboardInterrupt
 
 
 def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:

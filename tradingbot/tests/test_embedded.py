@@ -79,7 +79,7 @@ def test_sigterm_to_pytest_runs_the_fixtures_teardown(tmp_path: Path) -> None:
     )
     run = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:django",
-         "-p", "tradingbot.pytest_sigterm",
+         "-p", "apps.core.pytest_sigterm",
          "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path / "test_slow.py")],
         cwd=PROJECT_DIR,
         env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
