@@ -175,6 +175,13 @@ class OutboxEvent(models.Model):
                 condition=Q(published_at__isnull=True),
                 name="outbox_agg_pending_idx",
             ),
+            # The claim's "earlier event of this aggregate backing off?" probe: only rows that
+            # failed at least once, usually none, so the probe costs next to nothing.
+            models.Index(
+                fields=["aggregate_type", "aggregate_id", "id"],
+                condition=Q(published_at__isnull=True, next_attempt_at__isnull=False),
+                name="outbox_agg_retrying_idx",
+            ),
         ]
 
     def __str__(self) -> str:

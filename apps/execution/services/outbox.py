@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.execution import tasks
@@ -90,6 +90,10 @@ def emit_events(*, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
     Call it last in the transaction and once: it locks the events' aggregates until commit."""
     if not events:
         return []
+    if not connection.in_atomic_block:
+        # In autocommit the lock would end with its own statement, and the event would not be
+        # written with the change that caused it: the outbox's whole point.
+        raise RuntimeError("emit_events must run inside the transaction that makes the change")
     _lock_aggregates(events)
     created = OutboxEvent.objects.bulk_create(events)
     if created:
@@ -135,7 +139,10 @@ def relay_outbox(*, batch_size: int = 500, max_batches: int = 100) -> int:
     for _ in range(max_batches):
         count, claimed = _relay_batch(batch_size)
         published += count
-        if claimed < batch_size:
+        # Stop when the claim ran dry, or when nothing of a full batch could go: its rows wait
+        # for earlier events another relay holds (that relay goes on after its commit) and the
+        # next claim would return the very same rows.
+        if claimed < batch_size or count == 0:
             break
     return published
 
@@ -155,12 +162,17 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
             OutboxEvent.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .exclude(Exists(_earlier_backing_off(now)))
             .order_by("id")[:batch_size]
         )
         if not rows:
             return 0, 0
         # Per aggregate, only events with an id below its stop are delivered in this batch.
         stop_at = _stops(rows)
+        if stop_at:
+            # Held back behind events another relay holds (backing-off ones are not claimed):
+            # once that relay has committed, a relay must come back for them, not the sweeper.
+            transaction.on_commit(_nudge_relay)
         failure = _deliver_batch(_deliverable(rows, stop_at))
         if failure is None:
             done = [row.pk for row in _deliverable(rows, stop_at)]
@@ -172,6 +184,19 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
         if done:
             OutboxEvent.objects.filter(pk__in=done).update(published_at=now)
         return len(done), len(rows)
+
+
+def _earlier_backing_off(now: datetime) -> QuerySet[OutboxEvent]:
+    """An earlier event of the same aggregate waiting for its retry: the row cannot go before
+    it, so it is not claimed. Claimed, such rows were held back batch after batch and, being
+    the lowest ids, kept every other aggregate waiting until the retry (up to 5 minutes)."""
+    return OutboxEvent.objects.filter(
+        published_at__isnull=True,
+        aggregate_type=OuterRef("aggregate_type"),
+        aggregate_id=OuterRef("aggregate_id"),
+        id__lt=OuterRef("id"),
+        next_attempt_at__gt=now,
+    )
 
 
 def _aggregate(row: OutboxEvent) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.core.testing import url_of_test_database
 from apps.execution import services
 from apps.execution.models import OutboxEvent
+from apps.execution.services import outbox as outbox_module
 from apps.execution.services.outbox import OutboxMessage, _consumers, unregister_consumer
 
 
@@ -98,6 +99,31 @@ def test_failing_consumer_holds_back_its_aggregate_with_backoff(delivered) -> No
 
 
 @pytest.mark.django_db
+def test_an_aggregate_backing_off_does_not_hold_up_the_others(delivered) -> None:
+    """Its head event backs off; its later events are the lowest claimable ids, and are held
+    back. Claiming them batch after batch kept every other aggregate's events waiting until
+    the backoff ended (up to 5 minutes)."""
+
+    def emit(aggregate_id: str) -> OutboxEvent:
+        return services.emit_event(
+            aggregate_type="account", aggregate_id=aggregate_id, event_type="test.event", payload={}
+        )
+
+    with transaction.atomic():
+        backing_off = [emit("slow") for _ in range(12)]
+        others = [emit("other") for _ in range(3)]
+    OutboxEvent.objects.filter(pk=backing_off[0].pk).update(
+        attempts=1, next_attempt_at=timezone.now() + timedelta(minutes=5), last_error="down"
+    )
+
+    assert services.relay_outbox(batch_size=5) == 3
+
+    assert [m.id for m in delivered] == [e.pk for e in others]
+    pending = set(OutboxEvent.objects.filter(published_at__isnull=True).values_list("pk", flat=True))
+    assert pending == {e.pk for e in backing_off}
+
+
+@pytest.mark.django_db
 def test_a_failing_consumer_keeps_no_work_of_its_failed_event_and_others_are_done_once(delivered) -> None:
     """The batch is delivered in one savepoint; after a failure it is rolled back and
     redelivered event by event. A consumer writing a unique row per event proves that no work
@@ -149,6 +175,13 @@ def test_concurrent_relays_deliver_every_event_exactly_once_in_aggregate_order(d
         assert per_aggregate == sorted(per_aggregate), agg
 
 
+@pytest.mark.django_db(transaction=True)
+def test_emitting_outside_a_transaction_is_refused_and_writes_nothing() -> None:
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        services.emit_event(aggregate_type="account", aggregate_id="1", event_type="test.event", payload={})
+    assert not OutboxEvent.objects.exists()
+
+
 @contextmanager
 def open_transaction_elsewhere(work: Callable[[], object]) -> Iterator[None]:
     """Run `work` in a transaction on another connection and keep it open (its locks held,
@@ -181,7 +214,7 @@ def open_transaction_elsewhere(work: Callable[[], object]) -> Iterator[None]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_relay_stops_an_aggregate_at_an_event_another_relay_holds_between_two_of_its_own(
-    delivered,
+    delivered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Concurrent relays claim interleaved rows: this batch gets the aggregate's first and
     third events while the second is locked elsewhere. Only the first may go now."""
@@ -190,10 +223,13 @@ def test_a_relay_stops_an_aggregate_at_an_event_another_relay_holds_between_two_
     def lock_the_second() -> None:
         list(OutboxEvent.objects.select_for_update().filter(pk=held))
 
+    nudges: list[int] = []
+    monkeypatch.setattr(outbox_module, "_nudge_relay", lambda: nudges.append(1))
     with open_transaction_elsewhere(lock_the_second):
         assert services.relay_outbox() == 1
         assert [m.id for m in delivered] == [first]
         assert OutboxEvent.objects.get(pk=third).published_at is None
+        assert nudges == [1]  # the third is not left to the sweeper
 
     assert services.relay_outbox() == 2
     assert [m.id for m in delivered] == [first, held, third]
