@@ -116,7 +116,12 @@ def cagr(initial: Decimal, final: Decimal, span_ms: int) -> float | None:
     if span_ms <= 0 or initial <= 0 or final <= 0:
         return None
     years = span_ms / _YEAR_MS
-    return float(final / initial) ** (1.0 / years) - 1.0
+    try:
+        return float(final / initial) ** (1.0 / years) - 1.0
+    except OverflowError:
+        # A gain over minutes extrapolated to a year can pass float's range (2.8% in 20
+        # minutes is e^733): infinite, reported null like any value from 1e49 on (`_ratio`).
+        return math.inf
 
 
 def trade_pnls(trades: list[Trade], filters: SymbolFilters) -> list[Decimal]:

@@ -187,3 +187,12 @@ def test_max_drawdown_is_the_two_array_one(values: list[float]) -> None:
     series = np.asarray(values, dtype=np.float64)
     times = np.arange(len(values), dtype=np.int64) * 60_000
     assert max_drawdown(series, times) == max_drawdown_with_two_arrays(series, times)
+
+
+def test_cagr_of_a_short_run_beyond_float_range_is_reported_null_not_raised() -> None:
+    """Found by the batched-path property test: +2.8% over 20 one-minute candles."""
+    growth = cagr(Decimal(1000), Decimal("1028.265706"), 1_200_000)
+
+    assert growth == math.inf
+    assert _ratio(growth) is None
+    assert cagr(Decimal(1000), Decimal("971.734294"), 1_200_000) == -1.0  # underflows to 0
