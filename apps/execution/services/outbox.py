@@ -137,12 +137,13 @@ def relay_outbox(*, batch_size: int = 500, max_batches: int = 100) -> int:
     _relay_started()
     published = 0
     for _ in range(max_batches):
-        count, claimed = _relay_batch(batch_size)
+        count, claimed, retried = _relay_batch(batch_size)
         published += count
-        # Stop when the claim ran dry, or when nothing of a full batch could go: its rows wait
-        # for earlier events another relay holds (that relay goes on after its commit) and the
-        # next claim would return the very same rows.
-        if claimed < batch_size or count == 0:
+        # Stop when the claim ran dry, or when nothing of a full batch went and none failed:
+        # its rows all wait for earlier events another relay holds (that relay goes on after
+        # its commit) and the next claim would return the very same rows. A failed row backs
+        # off, so the next claim leaves its aggregate out and gets further.
+        if claimed < batch_size or (count == 0 and not retried):
             break
     return published
 
@@ -155,7 +156,8 @@ def _relay_started() -> None:
         logger.warning("could not clear the relay mark", exc_info=True)
 
 
-def _relay_batch(batch_size: int) -> tuple[int, int]:
+def _relay_batch(batch_size: int) -> tuple[int, int, bool]:
+    """(events delivered, rows claimed, whether a consumer failed)."""
     now = timezone.now()
     with transaction.atomic():
         rows = list(
@@ -166,13 +168,10 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
             .order_by("id")[:batch_size]
         )
         if not rows:
-            return 0, 0
+            return 0, 0, False
         # Per aggregate, only events with an id below its stop are delivered in this batch.
         stop_at = _stops(rows)
-        if stop_at:
-            # Held back behind events another relay holds (backing-off ones are not claimed):
-            # once that relay has committed, a relay must come back for them, not the sweeper.
-            transaction.on_commit(_nudge_relay)
+        held_back = bool(stop_at)  # behind events another relay holds (backing-off ones are not claimed)
         failure = _deliver_batch(_deliverable(rows, stop_at))
         if failure is None:
             done = [row.pk for row in _deliverable(rows, stop_at)]
@@ -183,7 +182,12 @@ def _relay_batch(batch_size: int) -> tuple[int, int]:
             done = _deliver_one_by_one(_deliverable(rows, stop_at), now)
         if done:
             OutboxEvent.objects.filter(pk__in=done).update(published_at=now)
-        return len(done), len(rows)
+            if held_back:
+                # Once the other relay has committed, a relay must come back for the rows held
+                # back, not the 5 s sweep. Only after progress: a relay that delivered nothing
+                # and queued another would loop for as long as the other relay's batch lasts.
+                transaction.on_commit(_nudge_relay)
+        return len(done), len(rows), failure is not None
 
 
 def _earlier_backing_off(now: datetime) -> QuerySet[OutboxEvent]:

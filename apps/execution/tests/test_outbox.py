@@ -124,6 +124,31 @@ def test_an_aggregate_backing_off_does_not_hold_up_the_others(delivered) -> None
 
 
 @pytest.mark.django_db
+def test_a_full_batch_of_failures_does_not_end_the_relay_before_the_due_events(delivered) -> None:
+    def failing(message: OutboxMessage) -> None:
+        if message.aggregate_id.startswith("bad"):
+            raise RuntimeError("down")
+
+    services.register_consumer(event_type="test.event", name="failing", handler=failing)
+    with transaction.atomic():
+        for i in range(12):
+            services.emit_event(
+                aggregate_type="account", aggregate_id=f"bad-{i}", event_type="test.event", payload={}
+            )
+        good = [
+            services.emit_event(
+                aggregate_type="account", aggregate_id="good", event_type="test.event", payload={}
+            )
+            for _ in range(3)
+        ]
+
+    assert services.relay_outbox(batch_size=5) == 3  # one run, not one batch of failures per run
+
+    assert [m.id for m in delivered if m.aggregate_id == "good"] == [e.pk for e in good]
+    assert OutboxEvent.objects.filter(published_at__isnull=True, attempts=1).count() == 12
+
+
+@pytest.mark.django_db
 def test_a_failing_consumer_keeps_no_work_of_its_failed_event_and_others_are_done_once(delivered) -> None:
     """The batch is delivered in one savepoint; after a failure it is rolled back and
     redelivered event by event. A consumer writing a unique row per event proves that no work
@@ -233,6 +258,22 @@ def test_a_relay_stops_an_aggregate_at_an_event_another_relay_holds_between_two_
 
     assert services.relay_outbox() == 2
     assert [m.id for m in delivered] == [first, held, third]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_that_delivered_nothing_queues_no_other(delivered, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held back entirely behind another relay's rows: queueing a relay again would only loop
+    until that relay commits (it goes on by itself, or the sweep comes)."""
+    first, _second = emit_many(2, aggregates=1)
+    nudges: list[int] = []
+    monkeypatch.setattr(outbox_module, "_nudge_relay", lambda: nudges.append(1))
+
+    def lock_the_first() -> None:
+        list(OutboxEvent.objects.select_for_update().filter(pk=first))
+
+    with open_transaction_elsewhere(lock_the_first):
+        assert services.relay_outbox() == 0
+    assert nudges == []
 
 
 @pytest.mark.django_db(transaction=True)
