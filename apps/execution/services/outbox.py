@@ -96,8 +96,7 @@ def emit_events(*, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
         raise RuntimeError("emit_events must run inside the transaction that makes the change")
     _lock_aggregates(events)
     created = OutboxEvent.objects.bulk_create(events)
-    if created:
-        transaction.on_commit(_nudge_relay)
+    transaction.on_commit(_nudge_relay)
     return created
 
 
@@ -172,9 +171,10 @@ def _relay_batch(batch_size: int) -> tuple[int, int, bool]:
         # Per aggregate, only events with an id below its stop are delivered in this batch.
         stop_at = _stops(rows)
         held_back = bool(stop_at)  # behind events another relay holds (backing-off ones are not claimed)
-        failure = _deliver_batch(_deliverable(rows, stop_at))
+        deliverable = _deliverable(rows, stop_at)
+        failure = _deliver_batch(deliverable)
         if failure is None:
-            done = [row.pk for row in _deliverable(rows, stop_at)]
+            done = [row.pk for row in deliverable]
         else:
             row, error = failure
             _schedule_retry(row, error, now)
