@@ -39,17 +39,15 @@ def delivered() -> Iterator[list[OutboxMessage]]:
     _consumers.update(saved)
 
 
+def emit(aggregate_id: str, payload: dict[str, int] | None = None) -> OutboxEvent:
+    return services.emit_event(
+        aggregate_type="account", aggregate_id=aggregate_id, event_type="test.event", payload=payload or {}
+    )
+
+
 def emit_many(count: int, aggregates: int) -> list[int]:
     with transaction.atomic():
-        return [
-            services.emit_event(
-                aggregate_type="account",
-                aggregate_id=str(i % aggregates),
-                event_type="test.event",
-                payload={"n": i},
-            ).pk
-            for i in range(count)
-        ]
+        return [emit(str(i % aggregates), {"n": i}).pk for i in range(count)]
 
 
 @pytest.mark.django_db
@@ -103,12 +101,6 @@ def test_an_aggregate_backing_off_does_not_hold_up_the_others(delivered) -> None
     """Its head event backs off; its later events are the lowest claimable ids, and are held
     back. Claiming them batch after batch kept every other aggregate's events waiting until
     the backoff ended (up to 5 minutes)."""
-
-    def emit(aggregate_id: str) -> OutboxEvent:
-        return services.emit_event(
-            aggregate_type="account", aggregate_id=aggregate_id, event_type="test.event", payload={}
-        )
-
     with transaction.atomic():
         backing_off = [emit("slow") for _ in range(12)]
         others = [emit("other") for _ in range(3)]
@@ -132,15 +124,8 @@ def test_a_full_batch_of_failures_does_not_end_the_relay_before_the_due_events(d
     services.register_consumer(event_type="test.event", name="failing", handler=failing)
     with transaction.atomic():
         for i in range(12):
-            services.emit_event(
-                aggregate_type="account", aggregate_id=f"bad-{i}", event_type="test.event", payload={}
-            )
-        good = [
-            services.emit_event(
-                aggregate_type="account", aggregate_id="good", event_type="test.event", payload={}
-            )
-            for _ in range(3)
-        ]
+            emit(f"bad-{i}")
+        good = [emit("good") for _ in range(3)]
 
     assert services.relay_outbox(batch_size=5) == 3  # one run, not one batch of failures per run
 
@@ -203,7 +188,7 @@ def test_concurrent_relays_deliver_every_event_exactly_once_in_aggregate_order(d
 @pytest.mark.django_db(transaction=True)
 def test_emitting_outside_a_transaction_is_refused_and_writes_nothing() -> None:
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        services.emit_event(aggregate_type="account", aggregate_id="1", event_type="test.event", payload={})
+        emit("1")
     assert not OutboxEvent.objects.exists()
 
 
