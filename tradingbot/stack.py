@@ -113,7 +113,7 @@ def main() -> int:
     prepare_metrics_directory()
     subprocess.run(_python("manage.py", "migrate", "--no-input"), cwd=PROJECT_DIR, check=True)  # noqa: S603
     children: dict[str, subprocess.Popen[bytes]] = {}
-    one_shot: list[subprocess.Popen[bytes]] = []
+    one_shot: dict[str, subprocess.Popen[bytes]] = {}  # expected to exit: not watched
     exit_code = 0
     try:  # from the first child on: a stop during start-up must not orphan what already runs
         _start(host, port, children, one_shot)
@@ -127,7 +127,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all({**children, **{f"one-shot-{i}": p for i, p in enumerate(one_shot)}})
+        _stop_all({**children, **one_shot})
     return exit_code
 
 
@@ -135,7 +135,7 @@ def _start(
     host: str,
     port: str,
     children: dict[str, subprocess.Popen[bytes]],
-    one_shot: list[subprocess.Popen[bytes]],
+    one_shot: dict[str, subprocess.Popen[bytes]],
 ) -> None:
     """Start the simulator (demo), the process table and the demo strategy; each child is
     registered as soon as it runs, so the caller stops it whatever happens next."""
@@ -149,7 +149,7 @@ def _start(
     for name, command in process_table(host, port).items():
         _spawn(children, name, command)
     if demo:
-        _spawn(children, "demo-start", _python("manage.py", "demo", "start"), one_shot=one_shot)
+        _spawn(one_shot, "demo-start", _python("manage.py", "demo", "start"))
     print(
         f"\ntradingbot is up: http://{host}:{port}/api/v1/  admin http://{host}:{port}/admin/  "
         f"readiness http://{host}:{port}/health/ready/  dashboard http://{host}:{port}/ops/dashboard/  "
@@ -158,21 +158,11 @@ def _start(
     )
 
 
-def _spawn(
-    children: dict[str, subprocess.Popen[bytes]],
-    name: str,
-    command: list[str],
-    *,
-    one_shot: list[subprocess.Popen[bytes]] | None = None,
-) -> None:
-    """Start `command` and register it, with a stop held back until it is registered: one
-    landing between the fork and the registration would leave it running unseen."""
+def _spawn(registry: dict[str, subprocess.Popen[bytes]], name: str, command: list[str]) -> None:
+    """Start `command` and register it as `name`, with a stop held back until it is
+    registered: one landing between the fork and the registration would leave it unseen."""
     with _stops_deferred():
-        child = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603 - our own process table
-        if one_shot is None:
-            children[name] = child
-        else:
-            one_shot.append(child)
+        registry[name] = subprocess.Popen(command, cwd=PROJECT_DIR)  # noqa: S603 - our own process table
 
 
 @contextlib.contextmanager
