@@ -23,10 +23,13 @@ Their baseline: the same bare INSERT + UPDATE per item, with one COMMIT per burs
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import benchlib
@@ -340,6 +343,79 @@ def queries_per_fill(account: ExchangeAccount) -> dict[str, int]:
     return counts
 
 
+def _backend_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the PostgreSQL backend `pid` has used, or None when the
+    server does not run on this machine (its /proc entry is not ours to read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_fill(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict[str, Any]:
+    """Machine CPU one durable commit costs, split into this process (Python, the driver) and
+    its PostgreSQL backend: a lone `apply_fill` (new fills) against the bare baseline
+    (`baseline_op`). CPU, not wall time, bounds what any number of processes can reach on
+    this machine: at most nproc / (CPU per fill) fills per second, whatever the concurrency."""
+    from django.db import connection
+
+    from apps.execution.services import apply_fill
+
+    reset_execution_tables()
+    reset_baseline()
+    order_ids = create_orders(account, orders, fills_per_order, prefix="cpu")
+    reports = fill_reports(order_ids, fills_per_order, first_fill_id=1)
+    warm, measured = reports[:WARMUP_FILLS], reports[WARMUP_FILLS:]
+    for report in warm:
+        apply_fill(report=report)
+    for item in range(-WARMUP_FILLS, 0):
+        baseline_op(item)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    return {
+        "nproc": os.cpu_count(),
+        "apply_fill": _cpu_cost(
+            "fill, apply_fill", backend, [partial(apply_fill, report=r) for r in measured]
+        ),
+        "baseline": _cpu_cost(
+            "item, baseline", backend, [partial(baseline_op, i) for i in range(len(reports))]
+        ),
+    }
+
+
+def _cpu_cost(label: str, backend: int, calls: Sequence[Callable[[], object]]) -> dict[str, Any]:
+    """CPU per call of `calls`, in this process and in the PostgreSQL backend `backend`."""
+    cores = os.cpu_count() or 1
+    server_before, client_before, wall_before = (
+        _backend_cpu_s(backend),
+        time.process_time(),
+        time.perf_counter(),
+    )
+    for call in calls:
+        call()
+    server_after, client_after, wall_after = _backend_cpu_s(backend), time.process_time(), time.perf_counter()
+    client_ms = (client_after - client_before) / len(calls) * 1000
+    server_ms = None
+    if server_before is not None and server_after is not None:
+        server_ms = (server_after - server_before) / len(calls) * 1000
+    ceiling = None if server_ms is None else round(cores / (client_ms + server_ms) * 1000)
+    backend_text = "not readable (server elsewhere)" if server_ms is None else f"{server_ms:.2f} ms"
+    print(
+        f"CPU per {label} (one process, {len(calls)}): client {client_ms:.2f} ms, "
+        f"PostgreSQL backend {backend_text}"
+        + (f" -> at most {ceiling:,}/s on {cores} cores at any concurrency" if ceiling else ""),
+        flush=True,
+    )
+    return {
+        "wall_ms": round((wall_after - wall_before) / len(calls) * 1000, 3),
+        "client_cpu_ms": round(client_ms, 3),
+        "backend_cpu_ms": None if server_ms is None else round(server_ms, 3),
+        "ceiling_per_second": ceiling,
+    }
+
+
 def _spin(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -484,6 +560,7 @@ def main() -> None:
         print(f"SQL statements per apply_fill, as Django logs them: {queries}")
         batch_queries = queries_per_batch(account, burst_sizes)
         print(f"SQL statements per apply_fills call, as Django logs them: {batch_queries}")
+        cpu = cpu_per_fill(account, args.orders, args.fills_per_order)
         profile_data = profile(account, 200, args.fills_per_order) if args.profile else None
     finally:
         benchlib.flush_redis()
@@ -498,6 +575,7 @@ def main() -> None:
             "scenarios": [r.as_dict() for r in results],
             "queries_per_fill": queries,
             "queries_per_batch": batch_queries,
+            "cpu_per_fill": cpu,
             "bursts": burst_sizes,
             "profile": profile_data,
         },
