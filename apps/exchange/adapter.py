@@ -8,17 +8,58 @@ it again, never resubmit blindly.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from apps.core.domain import SymbolFilters
 
 from .domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
+from .errors import OrderNotSent
+
+#: The shortest validity worth sending a new order with: below it, the guard refuses.
+MIN_SEND_WINDOW_MS = 500
+
+
+@dataclass(frozen=True)
+class SendGuard:
+    """What must still hold when a new order leaves for the venue. The adapter asks it
+    immediately before the request, after any wait (rate-limit budgets, a clock resync), so
+    that a wait of seconds cannot carry an order past a kill switch engaged meanwhile.
+
+    `refusal()` returns a local reason code not to send (None: go). `deadline` (epoch
+    seconds) is when the sender's claim on the order ends: the adapter makes the venue
+    refuse the request if it arrives later (Binance's recvWindow), so that once the claim has
+    ended an order the venue does not know was never placed and never will be, and another
+    attempt may look it up and send it without a risk of placing it twice."""
+
+    deadline: float
+    refusal: Callable[[], str | None]
+
+    def clearance_ms(self, *, longest_ms: int, now: float | None = None) -> int:
+        """The validity (ms) to send with: at most `longest_ms`, ending by the deadline.
+        Raises OrderNotSent when too little time is left or the guard refuses. The deadline
+        is checked first: past it, another attempt may own the order, and this one's
+        refusal must not speak for it."""
+        self._left_ms(now)
+        code = self.refusal()
+        if code is not None:
+            raise OrderNotSent(f"Not sent: {code}.", code=code)
+        return min(longest_ms, self._left_ms(now))
+
+    def _left_ms(self, now: float | None) -> int:
+        left_ms = int((self.deadline - (time.time() if now is None else now)) * 1000)
+        if left_ms < MIN_SEND_WINDOW_MS:
+            raise OrderNotSent("Not sent: this attempt's lease ran out.", code="send_window_closed")
+        return left_ms
 
 
 class ExchangeAdapter(Protocol):
-    def place_order(self, request: OrderRequest) -> VenueOrder:
-        """Send a new order. Raises InvalidOrder (refused) or TemporaryVenueError (unknown)."""
+    def place_order(self, request: OrderRequest, *, guard: SendGuard | None = None) -> VenueOrder:
+        """Send a new order. Raises InvalidOrder (refused), TemporaryVenueError (unknown) or
+        OrderNotSent (`guard` said no right before the request: certainly not sent)."""
         ...
 
     def cancel_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:

@@ -6,6 +6,8 @@
 - `InvalidOrder`: the venue refused the order; never retry. Carries the venue's text.
 - `OrderNotFound`: the venue does not know the order.
 - `FatalVenueError`: authentication/permissions; stop trading on the account.
+- `OrderNotSent`: the adapter did not send the order (a `SendGuard` said no just before the
+  request): a local denial with a reason code, not the venue's answer. Certain, not unknown.
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ class OrderNotFound(VenueError):
 
 class FatalVenueError(VenueError):
     pass
+
+
+class OrderNotSent(VenueError):
+    """The order never left the process; `code` is the local reason (`SendGuard`)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

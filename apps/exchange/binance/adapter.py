@@ -9,7 +9,10 @@ What python-binance does not do and this class does:
 - keeps new orders under the account's ORDERS limits (learnt from exchangeInfo, fed by
   `X-MBX-ORDER-COUNT-10S` / `-1D`), so a burst waits for the next window instead of a 429;
 - parses every number from its string into Decimal and checks orders against the venue's
-  cached filters with the project's one validator before sending.
+  cached filters with the project's one validator before sending;
+- asks a new order's `SendGuard` right before the request (after the budgets' waits and any
+  resync) and signs it with a recvWindow that ends by the guard's deadline, so the venue
+  refuses it if it arrives after the sender's claim on the order has ended.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from apps.core.decimals import parse_decimal
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters, conform_to_filters
 from apps.core.errors import ValidationFailed
 from apps.exchange import metrics as exchange_metrics
+from apps.exchange.adapter import SendGuard
 from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import InvalidOrder, RateLimited, VenueError
 
@@ -78,6 +82,29 @@ def _wire(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+class _Client(Client):
+    """python-binance's sync `Client`, whose recvWindow (`REQUEST_RECVWINDOW`, read when a
+    signed request is built) one request can narrow on its own thread (`narrowed_window`)."""
+
+    def __init__(self, *args: Any, recv_window_ms: int, **kwargs: Any) -> None:
+        self._default_window_ms = recv_window_ms
+        self._narrowed = threading.local()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def REQUEST_RECVWINDOW(self) -> int:  # noqa: N802 - python-binance's name
+        narrowed: int | None = getattr(self._narrowed, "window_ms", None)
+        return self._default_window_ms if narrowed is None else narrowed
+
+    @REQUEST_RECVWINDOW.setter
+    def REQUEST_RECVWINDOW(self, value: int) -> None:  # noqa: N802 - python-binance's name
+        self._default_window_ms = value
+
+    def narrow_window(self, window_ms: int | None) -> None:
+        """This thread's next signed requests carry `window_ms` (None: the default again)."""
+        self._narrowed.window_ms = window_ms
+
+
 class BinanceSpot:
     def __init__(
         self,
@@ -91,15 +118,19 @@ class BinanceSpot:
         recv_window_ms: int = 5000,
         timeout_seconds: float = 10.0,
     ) -> None:
-        self.client = Client(
-            api_key, api_secret, testnet=testnet, ping=False, requests_params={"timeout": timeout_seconds}
+        self.client = _Client(
+            api_key,
+            api_secret,
+            testnet=testnet,
+            ping=False,
+            requests_params={"timeout": timeout_seconds},
+            recv_window_ms=recv_window_ms,
         )
         if base_url:
             self.client.API_URL = base_url.rstrip("/") + "/api"
             self.client.API_TESTNET_URL = self.client.API_URL
         if ws_api_url:
             self.client.ws_api._url = ws_api_url
-        self.client.REQUEST_RECVWINDOW = recv_window_ms
         self.budget = budget or WeightBudget()
         #: New orders of this account (one adapter per account per process).
         self.order_budget = OrderCountBudget()
@@ -124,22 +155,32 @@ class BinanceSpot:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _call(self, weight_key: str, fn: Callable[..., Any], *, signed: bool = True, **params: Any) -> Any:
+    def _call(
+        self,
+        weight_key: str,
+        fn: Callable[..., Any],
+        *,
+        signed: bool = True,
+        guard: SendGuard | None = None,
+        **params: Any,
+    ) -> Any:
         if signed and time.time() - self._synced_at > TIME_SYNC_SECONDS:
             self.sync_time()
         try:
-            return self._send(weight_key, fn, **params)
+            return self._send(weight_key, fn, guard, **params)
         except ClockSkew:
             if not signed:
                 raise
             self.sync_time()
-            return self._send(weight_key, fn, **params)  # a second -1021 propagates as ClockSkew
+            return self._send(weight_key, fn, guard, **params)  # a second -1021 propagates as ClockSkew
 
-    def _send(self, weight_key: str, fn: Callable[..., Any], **params: Any) -> Any:
+    def _send(self, weight_key: str, fn: Callable[..., Any], guard: SendGuard | None, **params: Any) -> Any:
         places_order = weight_key == "order_post"
         if places_order:
             self.order_budget.acquire()
         self.budget.acquire(WEIGHTS[weight_key])
+        if guard is not None:  # after the waits above: the last moment before the request
+            self.client.narrow_window(guard.clearance_ms(longest_ms=self.client.REQUEST_RECVWINDOW))
         self.requests_sent += 1
         self.weight_spent += WEIGHTS[weight_key]
         try:
@@ -152,6 +193,8 @@ class BinanceSpot:
                 self.budget.block_for(error.retry_after)
             raise error from exc
         finally:
+            if guard is not None:
+                self.client.narrow_window(None)
             response = self.client.response
             if response is not None:
                 self.budget.observe(response.headers)
@@ -161,7 +204,7 @@ class BinanceSpot:
 
     # --- commands ---------------------------------------------------------------------------
 
-    def place_order(self, request: OrderRequest) -> VenueOrder:
+    def place_order(self, request: OrderRequest, *, guard: SendGuard | None = None) -> VenueOrder:
         self._check_filters(request)
         params: dict[str, Any] = {
             "symbol": request.symbol,
@@ -175,7 +218,7 @@ class BinanceSpot:
             params["price"] = _wire(request.price)
         if request.time_in_force:
             params["timeInForce"] = str(request.time_in_force)
-        return self._order_of(self._call("order_post", self.client.create_order, **params))
+        return self._order_of(self._call("order_post", self.client.create_order, guard=guard, **params))
 
     def cancel_order(self, *, symbol: str, client_order_id: str) -> VenueOrder:
         data = self._call(

@@ -3,7 +3,11 @@
 Intake (`submit_order`) persists NEW in one transaction and, after commit, queues the send on
 the `execution` queue. The send (`send_order_to_exchange`) is safe to run twice: it marks an
 attempt *before* the network call, so after a crash the next attempt looks the order up by
-client order id instead of sending a second order.
+client order id instead of sending a second order. That look-up can be trusted because each
+attempt holds a lease on the order and its request is only valid at the venue until shortly
+before the lease ends (`SendGuard`): an order the venue does not know once the lease is over
+will never arrive there. The same guard checks the kill switch at the last moment before
+the request, after any wait for the venue's rate limits.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,11 +26,24 @@ from django.db.models import Field
 from django.utils import timezone
 
 from apps.core import broker
-from apps.core.domain import OrderStatus, OrderType, Side, TimeInForce, conform_to_filters
+from apps.core.domain import (
+    FINAL_ORDER_STATUSES,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    conform_to_filters,
+)
 from apps.core.errors import Conflict, ErrorCode, ServiceUnavailable, Unprocessable, ValidationFailed
-from apps.exchange.adapter import ExchangeAdapter
+from apps.exchange.adapter import ExchangeAdapter, SendGuard
 from apps.exchange.domain import OrderRequest, VenueOrder
-from apps.exchange.errors import FatalVenueError, InvalidOrder, OrderNotFound, TemporaryVenueError
+from apps.exchange.errors import (
+    FatalVenueError,
+    InvalidOrder,
+    OrderNotFound,
+    OrderNotSent,
+    TemporaryVenueError,
+)
 from apps.exchange.selectors import get_symbol_filters
 from apps.execution import gates, tasks
 from apps.execution.models import ExchangeAccount, Order, OrderEvent
@@ -38,6 +55,10 @@ logger = logging.getLogger(__name__)
 
 CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 SUBMIT_LEASE = timedelta(seconds=30)
+#: The venue must refuse a send's request this long before its lease ends: room for the error
+#: of the venue-clock offset and for clock differences between workers.
+SEND_DEADLINE_MARGIN = timedelta(seconds=2)
+KILL_SWITCH = str(ErrorCode.KILL_SWITCH_ACTIVE)
 _UNIQUE_CLIENT_ID = "execution_order_client_id_uniq"
 
 
@@ -108,7 +129,7 @@ def submit_order(
             )
             _insert_with_event(order, created)
             order_id = order.pk
-            transaction.on_commit(lambda: _dispatch_send(order_id))
+            transaction.on_commit(lambda: dispatch_send(order_id))
     except IntegrityError as exc:
         if _constraint_of(exc) != _UNIQUE_CLIENT_ID:
             raise
@@ -261,20 +282,33 @@ def send_order_to_exchange(*, order_id: int) -> Order:
             return _deny_unsent(order_id, "no_venue_adapter", exc.message)
         raise SubmissionPending(exc.message) from exc  # it may be on the venue: never reject blind
     order, outcome_unknown = _claim_send(order_id)
-    if order.status != OrderStatus.NEW or order.submit_lease_until is None:
+    lease = order.submit_lease_until
+    if order.status != OrderStatus.NEW or lease is None:
         return order  # nothing to send: already answered, canceled or denied
     try:
         venue_order = _find_on_venue(adapter, order) if outcome_unknown else None
         if venue_order is None:
-            if gates.kill_switch_active():
-                return _deny_unsent(order_id, "kill_switch_active", "The kill switch is on.")
-            venue_order = adapter.place_order(_request_of(order))
+            venue_order = adapter.place_order(_request_of(order), guard=_send_guard(lease))
+    except OrderNotSent as exc:
+        if exc.code == KILL_SWITCH:
+            return _deny_unsent(order_id, KILL_SWITCH, "The kill switch is on.", lease)
+        _record_not_sent(order_id, exc)
+        raise SubmissionPending(exc.message) from exc
     except (InvalidOrder, FatalVenueError) as exc:
-        return _finish_rejected(order_id, exc.message, exc.venue_code)
+        return _finish_rejected(order_id, exc.message, exc.venue_code, lease)
     except TemporaryVenueError as exc:
         _finish_unknown(order_id, exc)
         raise SubmissionPending(str(exc)) from exc
     return _finish_acknowledged(order_id, venue_order)
+
+
+def _send_guard(lease: datetime) -> SendGuard:
+    """This attempt's guard: the kill switch, asked when the request leaves, and the lease."""
+    return SendGuard(deadline=(lease - SEND_DEADLINE_MARGIN).timestamp(), refusal=_send_refusal)
+
+
+def _send_refusal() -> str | None:
+    return KILL_SWITCH if gates.kill_switch_active() else None
 
 
 def _claim_send(order_id: int) -> tuple[Order, bool]:
@@ -293,7 +327,7 @@ def _claim_send(order_id: int) -> tuple[Order, bool]:
         outcome_unknown = order.submit_attempts > 0
         if not outcome_unknown and gates.kill_switch_active():
             order.submit_lease_until = None
-            _record_denial(order, "kill_switch_active", "The kill switch is on.")
+            _record_denial(order, KILL_SWITCH, "The kill switch is on.")
             return order, False
         order.submit_attempts += 1
         order.submit_lease_until = now + SUBMIT_LEASE
@@ -337,6 +371,10 @@ def _finish_acknowledged(order_id: int, venue_order: VenueOrder) -> Order:
             for name, value in changes.items():
                 setattr(order, name, value)
             order.save()
+        if order.status == OrderStatus.CANCEL_REQUESTED and venue_order.status not in FINAL_ORDER_STATUSES:
+            # Canceled while its send was on the wire: that cancel may have reached the venue
+            # first ("unknown order"). Now that the venue has the order, cancel it again.
+            transaction.on_commit(lambda: _dispatch_cancel(order_id))
         closed_unfilled = venue_order.status in (
             OrderStatus.EXPIRED,
             OrderStatus.CANCELED,
@@ -347,11 +385,13 @@ def _finish_acknowledged(order_id: int, venue_order: VenueOrder) -> Order:
         return order
 
 
-def _finish_rejected(order_id: int, message: str, venue_code: int | None) -> Order:
+def _finish_rejected(order_id: int, message: str, venue_code: int | None, lease: datetime | None) -> Order:
     with transaction.atomic():
         order = lock_order(order_id)
+        if not _holds_lease(order, lease):
+            return order
         order.submit_lease_until = None
-        if order.status == OrderStatus.NEW:
+        if order.status in (OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED):  # canceled while sent
             record_transition(
                 order,
                 OrderStatus.REJECTED,
@@ -361,14 +401,27 @@ def _finish_rejected(order_id: int, message: str, venue_code: int | None) -> Ord
         return order
 
 
-def _deny_unsent(order_id: int, code: str, message: str) -> Order:
-    """Refuse locally an order that has not left the process (on this attempt)."""
+def _deny_unsent(order_id: int, code: str, message: str, lease: datetime | None = None) -> Order:
+    """Refuse locally an order that has not left the process (on this attempt; an earlier
+    attempt's request can no longer arrive, and its look-up found nothing). One canceled
+    meanwhile (the kill switch's `cancel_open_orders`) is canceled: it never reached the venue."""
     with transaction.atomic():
         order = lock_order(order_id)
+        if not _holds_lease(order, lease):
+            return order
         order.submit_lease_until = None
         if order.status == OrderStatus.NEW:
             _record_denial(order, code, message)
+        elif order.status == OrderStatus.CANCEL_REQUESTED:
+            record_transition(order, OrderStatus.CANCELED, payload={"source": "never_sent", "reason": code})
         return order
+
+
+def _holds_lease(order: Order, lease: datetime | None) -> bool:
+    """Whether the attempt that claimed `lease` still owns the order. After its lease ended,
+    another attempt may have claimed and sent it: a late answer to the old attempt's request
+    (refused, not sent) says nothing about the order then, and must not close it."""
+    return lease is None or order.submit_lease_until == lease
 
 
 def _record_denial(order: Order, code: str, message: str) -> None:
@@ -381,11 +434,21 @@ def _record_denial(order: Order, code: str, message: str) -> None:
     )
 
 
-def _finish_unknown(order_id: int, exc: TemporaryVenueError) -> None:
+def _record_not_sent(order_id: int, exc: OrderNotSent) -> None:
+    """This attempt did not send: its lease ran out while it waited. The lease is left to run
+    out (a moment more): the next attempt claims the order after it and looks it up first."""
     with transaction.atomic():
         order = lock_order(order_id)
-        order.submit_lease_until = None
-        order.save(update_fields=["submit_lease_until", "updated_at"])
+        record_event(order, OrderEvent.Kind.VENUE_ERROR, {"error": "OrderNotSent", "code": exc.code})
+
+
+def _finish_unknown(order_id: int, exc: TemporaryVenueError) -> None:
+    """The answer is unknown: the request may still reach the venue until shortly before this
+    attempt's lease ends (`SendGuard`), so the lease is kept. The next attempt can claim the
+    order only after it, when a look-up that finds nothing means the order was never placed."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order.save(update_fields=["updated_at"])
         record_event(
             order,
             OrderEvent.Kind.VENUE_ERROR,
@@ -417,7 +480,7 @@ def request_cancel(*, order_id: int, requested_by: str) -> Order:
     return order
 
 
-def _dispatch_send(order_id: int) -> None:
+def dispatch_send(order_id: int) -> None:
     """Queue the send (the message `delay` would send, with less Python: on every order).
     The order is committed as NEW either way: if the broker is down, reconciliation finds it
     past its grace period and queues the send again."""

@@ -56,7 +56,7 @@ from apps.execution.models import (
 )
 from apps.execution.venues import adapter_for
 
-from .orders import SubmissionPending, send_cancel_to_exchange
+from .orders import SubmissionPending, dispatch_send, send_cancel_to_exchange
 from .transitions import lock_order, record_event, record_transition
 from .venue_events import apply_trades, record_account_position_balances
 
@@ -242,16 +242,23 @@ def _acknowledge(order_id: int, venue_order: VenueOrder) -> None:
 
 
 def _resolve_unknown_to_venue(order: Order) -> int:
+    """The venue does not know `order` (as read before the look-up). A young NEW order is sent
+    again; otherwise it is closed, unless it changed since it was read (the next run decides)
+    or a send attempt's request may still reach the venue (its lease is live: a request is
+    only valid at the venue until shortly before its attempt's lease ends, `SendGuard`)."""
     age = timezone.now() - order.created_at
     if order.status == OrderStatus.NEW and age < timedelta(
         seconds=settings.RECONCILE_RESUBMIT_WINDOW_SECONDS
     ):
         order_id = order.pk
-        transaction.on_commit(lambda: tasks.submit_order_to_exchange.delay(order_id))
+        transaction.on_commit(lambda: dispatch_send(order_id))
         return 0
     with transaction.atomic():
+        seen_at = order.updated_at
         order = lock_order(order.pk)
-        if order.status in FINAL_ORDER_STATUSES:
+        if order.status in FINAL_ORDER_STATUSES or order.updated_at != seen_at:
+            return 0
+        if order.submit_lease_until is not None and order.submit_lease_until > timezone.now():
             return 0
         if order.filled_quantity == order.quantity:
             return 0  # the fills settle it

@@ -9,6 +9,7 @@ import factory
 
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters
 from apps.core.tests.factories import UserFactory
+from apps.exchange.adapter import SendGuard
 from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
 from apps.exchange.errors import OrderNotFound
 from apps.exchange.models import Instrument
@@ -67,7 +68,9 @@ class RecordingVenue:
     fail_place_with: Exception | None = None
     _lock: Lock = field(default_factory=Lock)
 
-    def place_order(self, request: OrderRequest) -> VenueOrder:
+    def place_order(self, request: OrderRequest, *, guard: SendGuard | None = None) -> VenueOrder:
+        if guard is not None:
+            guard.clearance_ms(longest_ms=5000)  # as BinanceSpot, just before the request
         with self._lock:
             self.placed.append(request)
             if self.fail_place_with is not None:

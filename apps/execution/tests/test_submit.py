@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from apps.core.domain import OrderStatus
 from apps.core.errors import Conflict, ValidationFailed
@@ -115,7 +117,9 @@ def test_after_a_crash_mid_send_the_next_attempt_looks_up_instead_of_resending(
 
 
 @pytest.mark.django_db
-def test_unknown_outcome_keeps_new_and_next_attempt_looks_up_first(venue: RecordingVenue, instrument) -> None:
+def test_unknown_outcome_keeps_new_and_the_attempt_after_its_lease_looks_up_first(
+    venue: RecordingVenue, instrument
+) -> None:
     account = AccountFactory.create()
     order = services.submit_order(account=account, client_order_id="t-1", **LIMIT_BUY).order
     venue.fail_place_with = TemporaryVenueError("timeout", venue_code=-1007)
@@ -124,8 +128,16 @@ def test_unknown_outcome_keeps_new_and_next_attempt_looks_up_first(venue: Record
         services.send_order_to_exchange(order_id=order.pk)
     order.refresh_from_db()
     assert order.status == OrderStatus.NEW
-
+    # The timed-out request may still reach the venue until its lease ends: nobody sends or
+    # trusts a look-up before then.
+    assert order.submit_lease_until is not None
+    assert order.submit_lease_until > timezone.now()
     venue.fail_place_with = None
+    with pytest.raises(SubmissionPending):
+        services.send_order_to_exchange(order_id=order.pk)
+    assert (venue.lookups, len(venue.placed)) == ([], 1)
+
+    Order.objects.filter(pk=order.pk).update(submit_lease_until=timezone.now() - timedelta(seconds=1))
     order = services.send_order_to_exchange(order_id=order.pk)
     assert venue.lookups == ["t-1"]
     assert len(venue.placed) == 2  # not found on the venue, so sent again
