@@ -6,6 +6,7 @@ import pytest
 
 from apps.execution import gates, venues
 from apps.execution.models import ExchangeAccount
+from apps.execution.services import orders as orders_module
 
 from .factories import RecordingVenue, btcusdt
 from .live import account, sim  # noqa: F401 - fixtures of the live-path tests (simulator)
@@ -33,3 +34,10 @@ def restore_gates() -> Iterator[None]:
     saved = (gates._pre_trade_check, gates._kill_switch)
     yield
     gates._pre_trade_check, gates._kill_switch = saved
+
+
+@pytest.fixture
+def sends_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake queues no send: the test runs `send_order_to_exchange` itself, at its moment
+    (with `celery_eager`, the queued send would otherwise run inline at intake)."""
+    monkeypatch.setattr(orders_module, "dispatch_send", lambda order_id: None)

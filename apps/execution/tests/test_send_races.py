@@ -2,7 +2,8 @@
 adapter and the local simulator. An attempt's request is valid at the venue only until shortly
 before its lease ends (`SendGuard`), so once the lease is over an order the venue does not know
 was never placed; and the kill switch is asked after the adapter's waits, when the request
-leaves (docs/EXECUTION.md, "Sending")."""
+leaves (docs/EXECUTION.md, "Sending"; the kill-switch case is in apps/risk/tests/test_kill_switch_at_send.py,
+since execution's tests do not import risk)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,12 @@ from django.utils import timezone
 
 from apps.core.domain import OrderStatus
 from apps.exchange.adapter import SendGuard
-from apps.exchange.binance.ratelimit import OrderCountBudget
 from apps.exchange.errors import OrderNotSent
 from apps.exchange.simulator.server import SimulatorServer
 from apps.execution import services, venue_factories
 from apps.execution.models import ExchangeAccount, Order, OrderEvent
 from apps.execution.services import orders as orders_module
 from apps.execution.services.orders import SubmissionPending
-from apps.risk.services.kill_switch import activate_kill_switch, deactivate_kill_switch
 
 from .live import API_KEY
 
@@ -49,14 +48,7 @@ def _in_thread(fn: Callable[[], object]) -> list[BaseException]:
     return errors
 
 
-@pytest.fixture
-def sends_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Intake queues no send: the test runs `send_order_to_exchange` itself, at its moment
-    (with `celery_eager`, the queued send would otherwise run inline at intake)."""
-    monkeypatch.setattr(orders_module, "dispatch_send", lambda order_id: None)
-
-
-def _new_order(account: ExchangeAccount, cid: str, order_type: str = "LIMIT") -> Order:
+def new_order(account: ExchangeAccount, cid: str, order_type: str = "LIMIT") -> Order:
     return services.submit_order(
         account=account,
         symbol="BTCUSDT",
@@ -68,7 +60,7 @@ def _new_order(account: ExchangeAccount, cid: str, order_type: str = "LIMIT") ->
     ).order
 
 
-def _venue_orders(sim: SimulatorServer) -> list[tuple[str, str]]:
+def venue_orders(sim: SimulatorServer) -> list[tuple[str, str]]:
     return [(o.client_order_id, o.status.value) for o in sim.exchange.all_orders(API_KEY, "BTCUSDT")]
 
 
@@ -77,7 +69,7 @@ def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, a
     """The request is signed with a recvWindow that ends by the guard's deadline: held up on
     the way for longer than that, the venue refuses it (-1021), and the adapter, asked again
     after its resync, sees the deadline passed and does not send it again."""
-    order = _new_order(account, "late-1")
+    order = new_order(account, "late-1")
     adapter = venue_factories.binance_adapter_for(account)
     adapter.symbol_filters(symbol="BTCUSDT")
     adapter.sync_time()
@@ -90,7 +82,7 @@ def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, a
             time.sleep(1.5)  # the first request is held up on its way to the venue
         return real_post(*args, **kwargs)
 
-    adapter.client.session.post = slow_network  # type: ignore[method-assign]
+    adapter.client.session.post = slow_network
     guard = SendGuard(deadline=time.time() + 1.0, refusal=lambda: None)
     try:
         with pytest.raises(OrderNotSent) as refused:
@@ -100,7 +92,7 @@ def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, a
     assert refused.value.code == "send_window_closed"
     assert len(windows) == 1
     assert 500 <= windows[0] <= 1000  # narrowed to the deadline, not the default 5000
-    assert _venue_orders(sim) == []
+    assert venue_orders(sim) == []
     assert adapter.client.REQUEST_RECVWINDOW == 5000  # the narrowing ends with the request
 
 
@@ -112,7 +104,7 @@ def test_a_send_slower_than_its_lease_is_not_sent_a_second_time(sim, account, mo
     Scaled down: a 1 s lease whose requests are valid until 0.2 s before it ends."""
     monkeypatch.setattr(orders_module, "SUBMIT_LEASE", timedelta(seconds=1))
     monkeypatch.setattr(orders_module, "SEND_DEADLINE_MARGIN", timedelta(seconds=0.2))
-    order = _new_order(account, "slow-send-1", order_type="MARKET")
+    order = new_order(account, "slow-send-1", order_type="MARKET")
     adapter = venue_factories.binance_adapter_for(account)
     real_place = adapter.place_order
     calls: list[str] = []
@@ -131,48 +123,10 @@ def test_a_send_slower_than_its_lease_is_not_sent_a_second_time(sim, account, mo
     finally:
         del adapter.place_order
 
-    assert _venue_orders(sim) == [("slow-send-1", "FILLED")]
+    assert venue_orders(sim) == [("slow-send-1", "FILLED")]
     order.refresh_from_db()
     assert order.status in (OrderStatus.FILLED, OrderStatus.SUBMITTED)
     assert OrderEvent.objects.filter(order=order, payload__code="send_window_closed").count() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_order_waiting_for_the_order_budget_is_not_sent_after_the_kill_switch(
-    sim, account, celery_eager, sends_by_hand
-) -> None:
-    """A burst used the account's 10 s ORDERS window; the next send passes every check before
-    the adapter and waits inside it for the next window. The operator engages the kill switch,
-    canceling open orders, during the wait: the order is not sent, and is closed as canceled
-    before it ever reached the venue."""
-    now = [1_000_000.0]
-    engaged: list[bool] = []
-
-    def wait_for_window(seconds: float) -> None:
-        if not engaged:
-            engaged.append(True)
-            activate_kill_switch(reason="runaway strategy", actor="ops", cancel_open_orders=True)
-        now[0] += seconds
-
-    adapter = venue_factories.binance_adapter_for(account)
-    adapter.symbol_filters(symbol="BTCUSDT")
-    adapter.order_budget = OrderCountBudget(
-        per_10_seconds=1, safety_margin=0, clock=lambda: now[0], sleep=wait_for_window
-    )
-    adapter.order_budget.acquire()  # the burst used this window's order
-    order = _new_order(account, "budget-wait-1")
-    try:
-        services.send_order_to_exchange(order_id=order.pk)
-        assert engaged == [True]
-        assert _venue_orders(sim) == []
-        order.refresh_from_db()
-        assert order.status == OrderStatus.CANCELED
-        assert order.events.filter(to_status=OrderStatus.CANCELED).get().payload == {
-            "source": "never_sent",
-            "reason": "kill_switch_active",
-        }
-    finally:
-        deactivate_kill_switch(reason="test cleanup", actor="test")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -180,7 +134,7 @@ def test_reconciliation_leaves_alone_an_order_whose_send_is_in_flight(sim, accou
     """An order past the resubmit window is being sent again (its lease is live) when a
     reconciliation run looks it up: the venue does not know it yet. The run must not close it
     as a lost submission: the request lands a moment later and the order is SUBMITTED."""
-    order = _new_order(account, "inflight-1")
+    order = new_order(account, "inflight-1")
     Order.objects.filter(pk=order.pk).update(
         submit_attempts=1, created_at=timezone.now() - timedelta(seconds=150)
     )
@@ -198,7 +152,7 @@ def test_reconciliation_leaves_alone_an_order_whose_send_is_in_flight(sim, accou
     finally:
         del adapter.place_order
 
-    assert _venue_orders(sim) == [("inflight-1", "NEW")]
+    assert venue_orders(sim) == [("inflight-1", "NEW")]
     services.reconcile_account(account_id=account.pk, trigger="beat")
     order.refresh_from_db()
     assert order.status == OrderStatus.SUBMITTED
@@ -211,7 +165,7 @@ def test_a_cancel_requested_while_the_send_is_in_flight_reaches_the_venue(
     """The user cancels while the send's request is on the wire, and the cancel task reaches
     the venue first ("unknown order"). When the send's answer is recorded, the order is
     canceled on the venue too, without waiting for reconciliation."""
-    order = _new_order(account, "cancel-race-1")
+    order = new_order(account, "cancel-race-1")
     adapter = venue_factories.binance_adapter_for(account)
     real_place = adapter.place_order
 
@@ -230,7 +184,7 @@ def test_a_cancel_requested_while_the_send_is_in_flight_reaches_the_venue(
         del adapter.place_order
 
     order.refresh_from_db()
-    assert _venue_orders(sim) == [("cancel-race-1", "CANCELED")]
+    assert venue_orders(sim) == [("cancel-race-1", "CANCELED")]
     assert order.status == OrderStatus.CANCELED
 
 

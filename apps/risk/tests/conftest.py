@@ -9,8 +9,14 @@ import pytest
 from django.utils import timezone
 
 from apps.execution.models import ExchangeAccount
-from apps.execution.tests.conftest import instrument, restore_gates, venue  # noqa: F401 - fixtures
+from apps.execution.tests.conftest import (  # noqa: F401 - fixtures
+    instrument,
+    restore_gates,
+    sends_by_hand,
+    venue,
+)
 from apps.execution.tests.factories import AccountFactory
+from apps.execution.tests.live import sim  # noqa: F401 - the simulator, for tests of the live path
 from apps.portfolio.tests.factories import MarkFactory, instruments
 
 MARK = Decimal("30000")
