@@ -1,6 +1,7 @@
 """Order intake, submission to the venue, and cancellation.
 
-Intake (`submit_order`) persists NEW in one transaction and, after commit, queues the send on
+Intake (`submit_order`) checks and persists NEW in one transaction, holding the account's
+intake lock from before the check until the commit, and, after commit, queues the send on
 the `execution` queue. The send (`send_order_to_exchange`) is safe to run twice: it marks an
 attempt *before* the network call, so after a crash the next attempt looks the order up by
 client order id instead of sending a second order. That look-up can be trusted because each
@@ -16,6 +17,7 @@ import functools
 import logging
 import re
 import secrets
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -60,6 +62,10 @@ SUBMIT_LEASE = timedelta(seconds=30)
 SEND_DEADLINE_MARGIN = timedelta(seconds=2)
 KILL_SWITCH = str(ErrorCode.KILL_SWITCH_ACTIVE)
 _UNIQUE_CLIENT_ID = "execution_order_client_id_uniq"
+# First key of the two-key advisory lock that serializes one account's intakes (`_lock_intake`).
+# Two-key locks are a space apart from one-key ones (reconciliation's), and this first key is
+# not the outbox's per-aggregate one (`outbox._AGGREGATE_LOCK_SPACE`).
+_INTAKE_LOCK_SPACE = zlib.crc32(b"order-intake") - 2**31
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,9 @@ def submit_order(
     """Validate and persist an order, idempotently on (account, client_order_id).
 
     A retry with the same client order id returns the existing order (created=False); the
-    same id with different terms is a 409. The kill switch and risk are asked first; a
-    denied order is refused (409 / 422 with the reason codes) before anything is written.
+    same id with different terms is a 409. The kill switch and risk are asked first, in the
+    transaction that inserts the order and under the account's intake lock (`_lock_intake`);
+    a denied order is refused (409 / 422 with the reason codes) before anything is written.
     """
     side, order_type = Side(side), OrderType(order_type)
     tif = _validate_terms(account, symbol, side, order_type, quantity, price, time_in_force)
@@ -108,34 +115,73 @@ def submit_order(
         if existing is not None:
             return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
 
-    _refuse_if_denied(account, symbol, side, order_type, quantity, price)
     try:
+        # One transaction from the account's intake lock to the insert: the check sees every
+        # order accepted before it, and no other intake of the account checks until this one
+        # has committed (or rolled back). Inside a caller's transaction (the API's
+        # Idempotency-Key, a strategy step) it is the caller's, and the lock is held to its end.
         # A savepoint only where a duplicate can happen (the caller's own client order id):
-        # inside a caller's transaction (the API's Idempotency-Key) it costs two round trips.
+        # inside a caller's transaction it costs two round trips.
         with transaction.atomic(savepoint=bool(client_order_id)):
-            order = Order(
-                account=account,
-                symbol=symbol,
-                side=side,
-                order_type=order_type,
-                time_in_force=tif,
-                quantity=quantity,
-                price=price,
-                client_order_id=cid,
-                strategy_id=strategy_id,
-            )
-            created = OrderEvent(
-                kind=OrderEvent.Kind.CREATED, to_status=OrderStatus.NEW, payload={"client_order_id": cid}
-            )
-            _insert_with_event(order, created)
-            order_id = order.pk
-            transaction.on_commit(lambda: dispatch_send(order_id))
+            _lock_intake(account.pk)
+            refusal = _refusal(account, symbol, side, order_type, quantity, price)
+            if refusal is None:
+                order = _insert_new(account, symbol, side, order_type, tif, quantity, price, cid, strategy_id)
     except IntegrityError as exc:
         if _constraint_of(exc) != _UNIQUE_CLIENT_ID:
             raise
         existing = Order.objects.get(account=account, client_order_id=cid)
         return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
+    # Raised once out of the block: an exception through a block without a savepoint would
+    # doom the caller's transaction (the strategy step goes on after a refusal).
+    if refusal is not None:
+        raise refusal
     return SubmitOutcome(order=order, created=True)
+
+
+def _lock_intake(account_id: int) -> None:
+    """Wait for any other intake of the account in flight, and hold the account until this
+    transaction ends (`pg_advisory_xact_lock`: released at commit or rollback, never leaked).
+    Check-then-insert is then serial per account, so two concurrent orders cannot both pass a
+    limit only one of them fits under (max_open_orders, position, exposure); other accounts are
+    not held up. One round trip per order. The account id is folded into the lock's int4 key:
+    ids 2**32 apart share a lock, which only serializes them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [_INTAKE_LOCK_SPACE, account_id % 2**32 - 2**31]
+        )
+
+
+def _insert_new(
+    account: ExchangeAccount,
+    symbol: str,
+    side: Side,
+    order_type: OrderType,
+    tif: str,
+    quantity: Decimal,
+    price: Decimal | None,
+    cid: str,
+    strategy_id: int | None,
+) -> Order:
+    """The NEW order and its `created` event; its send is queued when the transaction commits."""
+    order = Order(
+        account=account,
+        symbol=symbol,
+        side=side,
+        order_type=order_type,
+        time_in_force=tif,
+        quantity=quantity,
+        price=price,
+        client_order_id=cid,
+        strategy_id=strategy_id,
+    )
+    created = OrderEvent(
+        kind=OrderEvent.Kind.CREATED, to_status=OrderStatus.NEW, payload={"client_order_id": cid}
+    )
+    _insert_with_event(order, created)
+    order_id = order.pk
+    transaction.on_commit(lambda: dispatch_send(order_id))
+    return order
 
 
 @functools.cache
@@ -215,16 +261,18 @@ class RiskRejected(Unprocessable):
     default_code = ErrorCode.RISK_LIMIT_EXCEEDED
 
 
-def _refuse_if_denied(
+def _refusal(
     account: ExchangeAccount,
     symbol: str,
     side: Side,
     order_type: OrderType,
     quantity: Decimal,
     price: Decimal | None,
-) -> None:
-    """Kill switch, then risk: a denied order is refused before anything is written. Both are
-    asked in one call (`gates.admit`: one Redis round trip with risk's implementation)."""
+) -> KillSwitchActive | RiskRejected | None:
+    """Kill switch, then risk: why the order is refused, or None. Both are asked in one call
+    (`gates.admit`: one Redis round trip with risk's implementation). Called under the
+    account's intake lock, so risk reads the account's open orders as they will be when this
+    order is inserted."""
     admission = gates.admit(
         gates.OrderProposal(
             account_id=account.pk,
@@ -237,12 +285,13 @@ def _refuse_if_denied(
     )
     verdict = admission.verdict
     if admission.kill_switch_active or verdict is None:
-        raise KillSwitchActive("The kill switch is on: no new orders are accepted.")
+        return KillSwitchActive("The kill switch is on: no new orders are accepted.")
     if not verdict.approved:
-        raise RiskRejected(
+        return RiskRejected(
             "; ".join(d.message for d in verdict.denials),
             details={"reasons": [{"code": d.code, "message": d.message} for d in verdict.denials]},
         )
+    return None
 
 
 def _same_order_or_conflict(

@@ -7,13 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.domain import OrderStatus
 from apps.core.errors import Conflict, ValidationFailed
 from apps.exchange.errors import InvalidOrder, TemporaryVenueError
-from apps.execution import gates, services, venues
+from apps.execution import gates, selectors, services, venues
 from apps.execution.models import Order, OrderEvent
 from apps.execution.services.orders import KillSwitchActive, RiskRejected, SubmissionPending
 
@@ -208,6 +208,60 @@ def test_risk_denial_refuses_with_reason_codes_and_writes_nothing(instrument, re
     assert (info.value.status_code, info.value.code) == (422, "risk_limit_exceeded")
     assert info.value.details["reasons"] == [{"code": "max_order_notional", "message": "too big"}]
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_intakes_of_one_account_are_checked_one_after_the_other(restore_gates) -> None:
+    """The pre-trade check must see every order accepted before it, including one a concurrent
+    intake is inserting. Here the check allows one open order and, once it has counted, waits
+    up to 1 s for the other intake to count too: both count 0 unless the second check waits for
+    the first order's commit (the account's intake lock)."""
+    btcusdt()
+    account = AccountFactory.create()
+    counted = threading.Barrier(2)
+
+    def at_most_one_open_order(proposal: gates.OrderProposal) -> gates.Verdict:
+        open_orders = selectors.open_order_reservation(proposal.account_id).open_orders
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait(1)
+        if open_orders:
+            return gates.Verdict(False, (gates.Denial("max_open_orders", "one open order at most"),))
+        return gates.Verdict(True)
+
+    gates.register_pre_trade_check(at_most_one_open_order)
+    results: list[str] = []
+
+    def place(n: int) -> None:
+        try:
+            services.submit_order(account=account, **{**LIMIT_BUY, "price": Decimal(f"3000{n}.00")})
+            results.append("accepted")
+        except RiskRejected:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=place, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert sorted(results) == ["accepted", "refused"]
+    assert Order.objects.filter(account=account).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_refusal_inside_the_callers_transaction_leaves_it_usable(instrument, restore_gates) -> None:
+    """A strategy step goes on after a refused order in its own transaction: the refusal must
+    not doom it (raised outside the intake's atomic block)."""
+    gates.register_pre_trade_check(lambda proposal: gates.Verdict(False, (gates.Denial("x", "no"),)))
+    account = AccountFactory.create()
+    with transaction.atomic():
+        with pytest.raises(RiskRejected):
+            services.submit_order(account=account, client_order_id="refused-1", **LIMIT_BUY)
+        with pytest.raises(RiskRejected):
+            services.submit_order(account=account, **LIMIT_BUY)
+        assert not Order.objects.filter(account=account).exists()  # the transaction still works
 
 
 @pytest.mark.django_db

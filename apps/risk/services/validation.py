@@ -131,12 +131,22 @@ def validate_order(
     use_cache: bool = True,
     snapshot: approvals.Snapshot | None = None,
 ) -> Approval:
-    """`snapshot`: the account's `approvals.snapshot`, when the caller has just read it."""
+    """`snapshot`: the account's `approvals.snapshot`, when the caller has just read it.
+
+    The approval cache serves only verdicts that depend on nothing but the order's terms, the
+    limits rows (their versions are in the key) and the mark price: rows with only
+    `max_order_notional`, and sells under rows whose other limits apply to buys only. A verdict
+    that reads the account's state — open orders, position, exposure, today's loss
+    (`_reads_account_state`) — is computed afresh every time and never stored: a cached one
+    would not count the orders accepted since (five identical orders all passing
+    `max_open_orders=1` within the TTL), and order intake relies on the check seeing every
+    order accepted before it (execution holds the account's intake lock around check and
+    insert). With no rows the check is free, so the cache is skipped too (no Redis `GET`)."""
     _failing_seen.set(True)
     rows, epoch = _limits(account_id, symbol, snapshot)
     version = _version_tag(rows)
     key = None
-    if use_cache:
+    if use_cache and rows and not _reads_account_state(rows, buying=side == "BUY"):
         try:
             order_print = approvals.fingerprint(
                 symbol=symbol, side=side, order_type=order_type, quantity=quantity, price=price
@@ -153,6 +163,23 @@ def validate_order(
     if key:
         approvals.put_cached(key, _to_json(approval))
     return approval
+
+
+def _reads_account_state(rows: list[LimitRow], *, buying: bool) -> bool:
+    """Whether the check of these rows reads the account's open orders, position, exposure or
+    today's loss: the limits `_check_row` applies with them, for this side."""
+    for row in rows:
+        if row.max_open_orders is not None:
+            return True
+        if buying and (row.max_position_size is not None or row.max_symbol_exposure is not None):
+            return True
+        if (
+            buying
+            and not row.symbol
+            and (row.max_total_exposure is not None or row.max_daily_loss is not None)
+        ):
+            return True
+    return False
 
 
 def _check(

@@ -176,6 +176,40 @@ def test_a_limit_change_makes_the_cached_approval_unusable(account) -> None:
 
 
 @pytest.mark.django_db
+def test_a_verdict_that_reads_the_accounts_state_is_never_cached(account) -> None:
+    """Open orders, position, exposure and today's loss change with every order accepted: a
+    verdict reading them is computed afresh each time, while a notional-only one is cached."""
+    limits(account, max_order_notional=D("1000"))
+    _check(account)
+    assert _check(account).cached  # terms and limits only: reused
+
+    for stateful in ({"max_open_orders": 5}, {"max_position_size": D("1")}, {"max_symbol_exposure": D("1e6")},
+                     {"max_total_exposure": D("1e6")}, {"max_daily_loss": D("1e6")}):  # fmt: skip
+        RiskLimits.objects.filter(account=account).delete()
+        limits(account, max_order_notional=D("1000"), **stateful)
+        first, again = _check(account), _check(account)
+        assert first.approved, stateful
+        assert again.approved, stateful
+        assert not again.cached, stateful
+
+
+@pytest.mark.django_db
+def test_a_sell_under_buy_only_limits_is_still_cached(account) -> None:
+    limits(account, max_order_notional=D("1000"), max_position_size=D("1"), max_daily_loss=D("100"))
+
+    def sell():
+        return validate_order(
+            account_id=account.pk, symbol="BTCUSDT", side="SELL", order_type="LIMIT",
+            quantity=D("0.01"), price=D("30000"),
+        )  # fmt: skip
+
+    sell()
+    assert sell().cached
+    _check(account)
+    assert not _check(account).cached  # a buy reads the position and today's loss
+
+
+@pytest.mark.django_db
 def test_manual_invalidation_through_the_api_forces_a_fresh_check(api_client, account) -> None:
     limits(account, max_order_notional=D("1000"))
     _check(account)
