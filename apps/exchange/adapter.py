@@ -16,7 +16,7 @@ from typing import Protocol
 
 from apps.core.domain import SymbolFilters
 
-from .domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
+from .domain import Kline, OrderRequest, VenueBalances, VenueOrder, VenueTrade
 from .errors import OrderNotSent
 
 #: The shortest validity worth sending a new order with: below it, the guard refuses.
@@ -81,8 +81,9 @@ class ExchangeAdapter(Protocol):
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters: ...
 
-    def balances(self) -> list[VenueBalance]:
-        """The account's non-zero balances (free and locked)."""
+    def balances(self) -> VenueBalances:
+        """The account's non-zero balances (free and locked), with the venue time they are as
+        of (the local time taken before the request when the venue gives none)."""
         ...
 
     def klines(

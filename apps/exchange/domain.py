@@ -46,6 +46,19 @@ class VenueBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueBalances:
+    """The account's balances as one snapshot, and the venue's time it is as of.
+
+    `as_of` is the venue's own clock (Binance: the account's `updateTime`, its last balance
+    change), the clock trades' `executed_at` come from: every trade executed up to and
+    including `as_of` is in `balances`, none after it. A local time after the reply would
+    claim trades made while the request was on its way, though the snapshot misses them."""
+
+    balances: list[VenueBalance]
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VenueTrade:
     """One of the account's trades (myTrades / executionReport with x=TRADE)."""
 

@@ -331,6 +331,8 @@ class Account:
     fees: FeeSchedule
     free: dict[str, Decimal] = field(default_factory=dict)
     locked: dict[str, Decimal] = field(default_factory=dict)
+    # Engine time (ms) of the last balance change: Binance's account `updateTime`.
+    updated_ms: int = 0
 
     def balance(self, asset: str) -> Balance:
         return Balance(asset, self.free.get(asset, ZERO), self.locked.get(asset, ZERO))
@@ -399,6 +401,7 @@ class MatchingEngine:
         state = Account(fees=fees or self._default_fees)
         for asset, amount in balances.items():
             state.move(asset, free=amount)
+        state.updated_ms = self._now_ms
         self._accounts[account] = state
 
     # -- reads ----------------------------------------------------------------------------
@@ -423,6 +426,11 @@ class MatchingEngine:
         state = self._account(account)
         assets = sorted(set(state.free) | set(state.locked))
         return {asset: state.balance(asset) for asset in assets}
+
+    def balances_updated_ms(self, account: str) -> int:
+        """When the account's balances last changed (engine ms): every trade up to and
+        including that instant is in `balances`, none after it."""
+        return self._account(account).updated_ms
 
     def get_order(
         self, account: str, *, symbol: str, order_id: int | None = None, client_order_id: str | None = None
@@ -776,6 +784,7 @@ class MatchingEngine:
     def _emit_positions(self, batch: _Batch) -> None:
         for account, assets in batch.touched.items():
             state = self._accounts[account]
+            state.updated_ms = batch.now_ms
             batch.events.append(
                 AccountPosition(account, batch.now_ms, tuple(state.balance(a) for a in assets))
             )

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from apps.core.errors import NotFound
 from apps.core.rows import RowQuery
 
-from .models import ExchangeAccount, Fill, Order, OrderEvent, ReconciliationRun
+from .models import ExchangeAccount, Fill, Order, OrderEvent, OutboxEvent, ReconciliationRun
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -66,6 +66,38 @@ def last_successful_reconciliation_at(account_id: int) -> datetime | None:
         .first()
     )
     return run.finished_at if run else None
+
+
+@dataclass(frozen=True)
+class PendingAccountEvent:
+    """The oldest of an account's events (fills, balance reports) not yet delivered to its
+    consumers. Everything the account's events carry from `created_at` on may be missing
+    from what consumers (portfolio) derive from them."""
+
+    created_at: datetime
+    # It failed at least once and waits for a retry: the account's later events wait behind it.
+    held_back: bool
+
+
+def oldest_pending_account_event(account_id: int) -> PendingAccountEvent | None:
+    """The account's oldest undelivered outbox event, None when all are delivered.
+
+    One probe of the partial index `outbox_agg_pending_idx` (pending rows
+    only, by aggregate and id): readers of positions call it on the order-intake path. The
+    oldest by id is the one the relay delivers next (per-aggregate id order), so it is the
+    one a failure holds the rest behind."""
+    row = (
+        OutboxEvent.objects.filter(
+            aggregate_type="account", aggregate_id=str(account_id), published_at__isnull=True
+        )
+        .order_by("id")
+        .values_list("created_at", "attempts", "next_attempt_at")
+        .first()
+    )
+    if row is None:
+        return None
+    created_at, attempts, next_attempt_at = row
+    return PendingAccountEvent(created_at=created_at, held_back=attempts > 0 or next_attempt_at is not None)
 
 
 @dataclass(frozen=True)

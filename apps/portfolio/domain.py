@@ -15,6 +15,7 @@ class StaleReason(StrEnum):
     MARK_OLD = "mark_old"
     NEVER_RECONCILED = "never_reconciled"
     RECONCILIATION_OLD = "reconciliation_old"
+    EVENTS_PENDING = "events_pending"
 
 
 class PriceSource(StrEnum):

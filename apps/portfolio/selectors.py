@@ -2,8 +2,10 @@
 
 Every function takes `now` (default: the clock) so staleness can be evaluated at any
 instant. An answer is stale when a mark it uses is missing or older than
-`PORTFOLIO_MARK_MAX_AGE`, or when its account's last successful reconciliation is older than
-`PORTFOLIO_RECONCILIATION_MAX_AGE` — or never happened (see docs/PORTFOLIO.md).
+`PORTFOLIO_MARK_MAX_AGE`, when its account's last successful reconciliation is older than
+`PORTFOLIO_RECONCILIATION_MAX_AGE` (or never happened), or when its account's oldest event
+still in the outbox has failed delivery or is older than `PORTFOLIO_EVENT_LAG_MAX`
+(see docs/PORTFOLIO.md).
 Other apps (risk) use `exposure_for_symbol`, `exposures_for_account`, `total_exposure` and
 `position_of`; views use the user-scoped functions.
 """
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from apps.execution import selectors as execution_selectors
 from apps.execution.models import ExchangeAccount
-from apps.execution.selectors import User
+from apps.execution.selectors import PendingAccountEvent, User
 
 from .accounting import q18
 from .domain import (
@@ -47,6 +49,10 @@ def mark_max_age() -> timedelta:
 
 def reconciliation_max_age() -> timedelta:
     return timedelta(seconds=settings.PORTFOLIO_RECONCILIATION_MAX_AGE_SECONDS)
+
+
+def event_lag_max() -> timedelta:
+    return timedelta(seconds=settings.PORTFOLIO_EVENT_LAG_MAX_SECONDS)
 
 
 def valuation_asset() -> str:
@@ -80,6 +86,18 @@ class _FreshnessBuilder:
         if self.now - at > reconciliation_max_age():
             self._stale(f"{StaleReason.RECONCILIATION_OLD}:{subject}")
 
+    def pending_events(self, account_id: int, pending: PendingAccountEvent | None) -> None:
+        """The account's oldest event not yet delivered: what it carries (a fill, a balance
+        report) and every later event of the account are not in the answer, so the answer is
+        confirmed only up to its creation. A young event is the relay's normal sub-second lag;
+        one that has failed holds the account's later events back until it goes through
+        (retried with backoff, possibly for long), so it is stale at once."""
+        if pending is None:
+            return
+        self.timestamps.append(pending.created_at)
+        if pending.held_back or self.now - pending.created_at > event_lag_max():
+            self._stale(f"{StaleReason.EVENTS_PENDING}:account-{account_id}")
+
     def merge(self, other: Freshness) -> None:
         if other.is_stale:
             self.stale = True
@@ -103,12 +121,14 @@ class _FreshnessBuilder:
 
 
 class _Inputs:
-    """Marks and reconciliation times, loaded once per answer."""
+    """Marks, reconciliation times and pending outbox events, loaded once per answer (the
+    last two: one query each per account)."""
 
     def __init__(self, now: datetime | None) -> None:
         self.now = now or timezone.now()
         self._marks: dict[str, dict[str, Mark]] = {}
         self._reconciled: dict[int, datetime | None] = {}
+        self._pending: dict[int, PendingAccountEvent | None] = {}
 
     def mark(self, exchange: str, symbol: str) -> Mark | None:
         if exchange not in self._marks:
@@ -120,12 +140,23 @@ class _Inputs:
             self._reconciled[account_id] = execution_selectors.last_successful_reconciliation_at(account_id)
         return self._reconciled[account_id]
 
+    def pending_event(self, account_id: int) -> PendingAccountEvent | None:
+        if account_id not in self._pending:
+            self._pending[account_id] = execution_selectors.oldest_pending_account_event(account_id)
+        return self._pending[account_id]
+
     def builder(self) -> _FreshnessBuilder:
         return _FreshnessBuilder(now=self.now)
 
+    def note_account(self, builder: _FreshnessBuilder, account_id: int) -> None:
+        """What every answer about the account depends on: its last successful reconciliation
+        and its events still on their way from execution."""
+        builder.reconciliation(account_id, self.reconciled_at(account_id))
+        builder.pending_events(account_id, self.pending_event(account_id))
+
     def account_freshness(self, account_id: int) -> Freshness:
         builder = self.builder()
-        builder.reconciliation(account_id, self.reconciled_at(account_id))
+        self.note_account(builder, account_id)
         return builder.build()
 
     def rate(self, exchange: str, asset: str, target: str, builder: _FreshnessBuilder) -> Decimal | None:
@@ -197,7 +228,7 @@ def _positions(
 
 def _position_view(inputs: _Inputs, row: Position, exchange: str) -> PositionView:
     builder = inputs.builder()
-    builder.reconciliation(row.account_id, inputs.reconciled_at(row.account_id))
+    inputs.note_account(builder, row.account_id)
     mark = inputs.mark(exchange, row.symbol)
     if row.quantity != 0:
         builder.mark(row.symbol, mark)
@@ -239,7 +270,8 @@ def position_of(*, account_id: int, symbol: str, now: datetime | None = None) ->
 
 
 def balances(*, account_ids: list[int], now: datetime | None = None) -> tuple[list[BalanceView], Freshness]:
-    """Balances with their drift. Fresh when every account was reconciled recently."""
+    """Balances with their drift. Fresh when every account was reconciled recently and has no
+    event held back or late in the outbox (balance reports and fills go through it)."""
     inputs = _Inputs(now)
     overall = inputs.builder()
     for account_id in account_ids:
@@ -339,7 +371,7 @@ def total_exposure(*, account_id: int, now: datetime | None = None) -> TotalExpo
 
 def _exposure(inputs: _Inputs, row: Position, exchange: str) -> SymbolExposure:
     builder = inputs.builder()
-    builder.reconciliation(row.account_id, inputs.reconciled_at(row.account_id))
+    inputs.note_account(builder, row.account_id)
     mark = inputs.mark(exchange, row.symbol)
     price: Decimal | None
     if row.quantity == 0:

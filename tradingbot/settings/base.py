@@ -243,6 +243,9 @@ OPS_DASHBOARD_REFRESH_SECONDS = env.int("OPS_DASHBOARD_REFRESH_SECONDS", default
 # its account's last successful reconciliation is (never reconciled counts as stale).
 PORTFOLIO_MARK_MAX_AGE_SECONDS = env.int("PORTFOLIO_MARK_MAX_AGE_SECONDS", default=300)
 PORTFOLIO_RECONCILIATION_MAX_AGE_SECONDS = env.int("PORTFOLIO_RECONCILIATION_MAX_AGE_SECONDS", default=300)
+# ...or when one of its account's events (fills, balance reports) has waited longer than this in
+# the outbox, or has failed delivery at least once (positions miss it and what follows it).
+PORTFOLIO_EVENT_LAG_MAX_SECONDS = env.int("PORTFOLIO_EVENT_LAG_MAX_SECONDS", default=10)
 # Totals, exposure and equity are expressed in this asset (converted at the marks).
 PORTFOLIO_VALUATION_ASSET = env.str("PORTFOLIO_VALUATION_ASSET", default="USDT")
 

@@ -31,7 +31,7 @@ from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters, confor
 from apps.core.errors import ValidationFailed
 from apps.exchange import metrics as exchange_metrics
 from apps.exchange.adapter import SendGuard
-from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
+from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueBalances, VenueOrder, VenueTrade
 from apps.exchange.errors import InvalidOrder, RateLimited, VenueError
 
 from .errors import TOO_MANY_ORDERS, ClockSkew, translate
@@ -252,13 +252,21 @@ class BinanceSpot:
         rows = self._call("my_trades", self.client.get_my_trades, **params)
         return [self._trade_of(row) for row in rows]
 
-    def balances(self) -> list[VenueBalance]:
+    def balances(self) -> VenueBalances:
+        """Stamped with the account's `updateTime` (its last balance change, on the clock of
+        the trades' times). Without it, the local time taken before the request: the
+        snapshot holds at least everything done before then."""
+        requested_at = datetime.now(tz=UTC)
         data = self._call("account", self.client.get_account, omitZeroBalances="true")
         parsed = [
             VenueBalance(asset=b["asset"], free=_d(b["free"], "free"), locked=_d(b["locked"], "locked"))
             for b in data["balances"]
         ]
-        return [b for b in parsed if b.free or b.locked]
+        update_time = data.get("updateTime")
+        return VenueBalances(
+            balances=[b for b in parsed if b.free or b.locked],
+            as_of=_ms(update_time) if update_time else requested_at,
+        )
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters:
         with self._lock:

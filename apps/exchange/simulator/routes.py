@@ -204,10 +204,10 @@ def my_trades(ctx: SimContext, call: Call) -> object:
 
 def account(ctx: SimContext, call: Call) -> object:
     exchange = ctx.exchange
-    balances = exchange.balances(call.api_key)
+    balances, update_time = exchange.account_snapshot(call.api_key)
     if call.params.get("omitZeroBalances") == "true":
         balances = [b for b in balances if b.free or b.locked]
-    return wire.account(balances, exchange.fees(call.api_key), call.now_ms)
+    return wire.account(balances, exchange.fees(call.api_key), update_time)
 
 
 def gone(_ctx: SimContext, _call: Call) -> object:

@@ -211,6 +211,12 @@ class SimulatedExchange:
         with self._lock:
             return list(self._engine.balances(api_key).values())
 
+    def account_snapshot(self, api_key: str) -> tuple[list[Balance], int]:
+        """The balances and the time (ms) they last changed, read under one lock: a trade
+        in between would otherwise be in the balances but after the time, or the reverse."""
+        with self._lock:
+            return list(self._engine.balances(api_key).values()), self._engine.balances_updated_ms(api_key)
+
     def fees(self, api_key: str) -> FeeSchedule:
         with self._lock:
             return self._engine.fees(api_key)

@@ -199,6 +199,19 @@ def test_market_order_fills_and_shows_in_my_trades(sim: SimulatorServer, client:
     assert balances["USDT"] == D("100000") - D("3000") + D("1220") - D("1.22")
 
 
+def test_account_update_time_is_the_last_balance_change(sim: SimulatorServer, client: Client) -> None:
+    """Like Binance, `updateTime` is when the balances last changed, on the trades' clock (so
+    reconciliation can tell the trades in a snapshot from those after it), not the request time."""
+    client.create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.05000", newClientOrderId="upd-1"
+    )
+    [trade] = client.get_my_trades(symbol="BTCUSDT")
+    time.sleep(0.05)
+    first = client.get_account()["updateTime"]
+    time.sleep(0.05)
+    assert client.get_account()["updateTime"] == first == trade["time"] < sim.now_ms() - 50
+
+
 def test_resting_order_fills_partially_when_the_market_moves(sim: SimulatorServer, client: Client) -> None:
     sim.set_liquidity("BTCUSDT", D("0.004"))
     client.create_order(

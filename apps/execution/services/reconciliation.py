@@ -371,13 +371,15 @@ def _has_sends_with_unknown_outcome(account: ExchangeAccount, symbol: str) -> bo
 
 
 def _check_balances(account: ExchangeAccount, adapter: ExchangeAdapter, tally: _Tally) -> None:
-    balances = adapter.balances()
+    # Stamped with the venue's time of the snapshot, not ours after the reply: a fill made
+    # while the request was in flight is not in the snapshot, so it must count as after it.
+    snapshot = adapter.balances()
     record_account_position_balances(
-        account_id=account.pk, balances=balances, event_time=timezone.now(), complete=True
+        account_id=account.pk, balances=snapshot.balances, event_time=snapshot.as_of, complete=True
     )
     drift: dict[str, Any] = {}
     for comparator in _balance_comparators:
-        drift.update(comparator(account.pk, balances))
+        drift.update(comparator(account.pk, snapshot.balances))
     tally.details["balance_drift"] = drift
 
 

@@ -6,11 +6,12 @@ from decimal import Decimal
 from threading import Lock
 
 import factory
+from django.utils import timezone
 
 from apps.core.domain import OrderStatus, OrderType, Side, SymbolFilters
 from apps.core.tests.factories import UserFactory
 from apps.exchange.adapter import SendGuard
-from apps.exchange.domain import Kline, OrderRequest, VenueBalance, VenueOrder, VenueTrade
+from apps.exchange.domain import Kline, OrderRequest, VenueBalances, VenueOrder, VenueTrade
 from apps.exchange.errors import OrderNotFound
 from apps.exchange.models import Instrument
 from apps.exchange.services import upsert_instrument
@@ -101,8 +102,8 @@ class RecordingVenue:
     ) -> list[VenueTrade]:
         return []
 
-    def balances(self) -> list[VenueBalance]:
-        return []
+    def balances(self) -> VenueBalances:
+        return VenueBalances(balances=[], as_of=timezone.now())
 
     def symbol_filters(self, *, symbol: str) -> SymbolFilters:
         return BTCUSDT

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -178,6 +180,38 @@ def test_a_burst_of_new_orders_waits_for_the_next_window_instead_of_a_429() -> N
         assert max(counted) == 4
     finally:
         server.stop()
+
+
+def test_balances_are_as_of_the_venue_update_time_else_the_local_time_before_the_request(
+    sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation stamps the balance report with this time: the venue's `updateTime`
+    (its last balance change, on the clock of the trades' times), not the reply's arrival."""
+    adapter = BinanceSpot(api_key=API_KEY, api_secret=API_SECRET, base_url=sim.base_url)
+    request = OrderRequest(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=Decimal("0.01"),
+        client_order_id="b-1",
+    )
+    adapter.place_order(request)
+    [trade] = adapter.trades_since(symbol="BTCUSDT", from_trade_id=0)
+    time.sleep(0.05)
+    snapshot = adapter.balances()
+    assert snapshot.as_of == trade.executed_at
+    assert {b.asset: b.free for b in snapshot.balances}["BTC"] > Decimal("10")
+
+    answer = adapter.client.get_account
+
+    def without_update_time(**params: Any) -> dict[str, Any]:
+        time.sleep(0.05)
+        return {k: v for k, v in answer(**params).items() if k != "updateTime"}
+
+    monkeypatch.setattr(adapter.client, "get_account", without_update_time)
+    before = datetime.now(tz=UTC)
+    as_of = adapter.balances().as_of
+    assert before <= as_of < before + (datetime.now(tz=UTC) - before) / 2  # taken before the reply
 
 
 def count_requests(adapter: BinanceSpot) -> list[int]:

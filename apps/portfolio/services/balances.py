@@ -117,6 +117,12 @@ def apply_fill_flows(*, account_id: int, fill_id: int, executed_at: datetime, fl
     A flow executed after the asset's last report moves `derived_total`. One executed before
     it is already inside that report; if it falls after the drift baseline, the drift the
     report showed was partly this fill we had not seen yet, so it is taken out of the drift.
+
+    A fill executed at exactly the report's time counts as inside it: report times are the
+    venue's (reconciliation: the account's `updateTime`, its last balance change), so a fill
+    at that instant is the change the report is stamped with. (Binance times are in ms: a
+    second trade in that same millisecond but after the snapshot would be taken as inside;
+    the next report shows it as drift.)
     """
     per_asset: dict[str, Decimal] = {}
     for flow in flows:

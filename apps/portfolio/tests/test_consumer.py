@@ -9,11 +9,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.exchange.domain import VenueBalance
+from apps.exchange.domain import VenueBalance, VenueBalances
 from apps.exchange.models import Instrument
-from apps.execution.models import OutboxEvent
-from apps.execution.services.reconciliation import _balance_comparators
-from apps.execution.tests.factories import AccountFactory, btcusdt
+from apps.execution.models import OutboxEvent, ReconciliationRun
+from apps.execution.services import reconciliation as reconciliation_module
+from apps.execution.services.reconciliation import _balance_comparators, reconcile_account
+from apps.execution.tests.factories import AccountFactory, RecordingVenue, btcusdt
 from apps.portfolio import services
 from apps.portfolio.models import Balance, BalanceFlow, Position, PositionUpdate, ProcessedEvent
 from apps.portfolio.services.balances import compare_with_venue
@@ -265,6 +266,44 @@ def test_reconciliation_comparator_reports_drift_per_asset(account) -> None:
         "BTC": {"venue": "0", "portfolio": "1.000000000000000000", "drift": "-1.000000000000000000"},
         "ETH": {"venue": "2", "portfolio": "0", "drift": "2"},
     }
+
+
+class _VenueSnapshotOneSecondAgo(RecordingVenue):
+    """A venue whose account snapshot is a second old when its reply arrives (latency, a
+    busy venue): it holds 1 BTC, the last change being a buy at `as_of`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.as_of = timezone.now() - timedelta(seconds=1)
+
+    def balances(self) -> VenueBalances:
+        return VenueBalances(
+            balances=[VenueBalance(asset="BTC", free=Decimal("1"), locked=Decimal("0"))], as_of=self.as_of
+        )
+
+
+@pytest.mark.django_db
+def test_reconciliation_report_is_as_of_the_venue_snapshot_not_its_arrival(
+    account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fill executed after the venue's snapshot but before the reply arrived is not in the
+    1 BTC reported, so it must still move `derived_total`; the buy at exactly the snapshot's
+    time is the change the snapshot is stamped with, so it is already inside the 1 BTC."""
+    venue = _VenueSnapshotOneSecondAgo()
+    monkeypatch.setattr(reconciliation_module, "adapter_for", lambda account: venue)
+    assert reconcile_account(account_id=account.pk).status == ReconciliationRun.Status.SUCCEEDED
+    fill(order_for(account, "BUY", "0.25"), "0.25", "30000", executed_at=venue.as_of)
+    fill(
+        order_for(account, "BUY", "0.5"), "0.5", "30000", executed_at=venue.as_of + timedelta(milliseconds=50)
+    )
+    relay()
+
+    btc = balance(account, "BTC")
+    assert (btc.derived_total, btc.reported_at, btc.report_source) == (
+        Decimal("1.5"),
+        venue.as_of,
+        "reconciliation",
+    )
 
 
 @pytest.mark.django_db

@@ -1,13 +1,16 @@
 """Acceptance: stale data is marked stale (time travel through `now=`) and fresh again after a
-new mark; reconciliation age counts too; never reconciled is stale."""
+new mark; reconciliation age counts too; never reconciled is stale; so is an account whose
+events wait in the outbox behind a failure or for too long."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
+from apps.execution.models import ExchangeAccount, OutboxEvent
 from apps.portfolio import selectors, services
 
 from .factories import T0, fill, minutes, order_for, reconciled, relay
@@ -103,3 +106,61 @@ def test_balances_freshness_follows_reconciliation(account) -> None:
     assert selectors.balances(account_ids=[account.pk], now=T0 + minutes(4))[1].is_stale is False
     stale = selectors.balances(account_ids=[account.pk], now=T0 + minutes(6))[1]
     assert stale.stale_reasons == (f"reconciliation_old:account-{account.pk}",)
+
+
+def created_at(account: ExchangeAccount, at: datetime) -> None:
+    """Date the account's undelivered events as if written at `at` (the tests' clock is `now=`)."""
+    OutboxEvent.objects.filter(aggregate_id=str(account.pk), published_at__isnull=True).update(created_at=at)
+
+
+@pytest.mark.django_db
+def test_positions_behind_a_failing_event_are_stale_even_after_a_reconciliation(account) -> None:
+    """A fill of a symbol whose instrument is not synced fails in portfolio (UnknownInstrument)
+    and is retried with backoff; the account's later events wait behind it. A sell executed
+    meanwhile is missing from the position, so a later successful reconciliation and a fresh
+    mark must not make the position, or the exposure risk reads, look fresh."""
+    fill(order_for(account, "BUY", "1"), "1", "30000", executed_at=T0)
+    relay()
+    fill(order_for(account, "BUY", "10", symbol="XRPUSDT"), "10", "1", executed_at=T0 + minutes(1))
+    created_at(account, T0 + minutes(1))
+    fill(order_for(account, "SELL", "1"), "1", "31000", executed_at=T0 + minutes(2))
+    relay()
+    assert OutboxEvent.objects.filter(published_at__isnull=True, attempts=1).count() == 1
+    reconciled(account, T0 + minutes(3))
+    services.record_mark(symbol="BTCUSDT", price=Decimal("31000"), as_of=T0 + minutes(3), source="candle")
+
+    now = T0 + minutes(4)
+    (view,), overall = selectors.positions(account_ids=[account.pk], symbol="BTCUSDT", now=now)
+    exposure = selectors.total_exposure(account_id=account.pk, now=now)
+
+    assert view.quantity == Decimal("1")  # the sell is not in it
+    reason = f"events_pending:account-{account.pk}"
+    assert (overall.is_stale, overall.stale_reasons, overall.data_as_of) == (True, (reason,), T0 + minutes(1))
+    assert view.freshness.is_stale
+    assert exposure.gross == Decimal("31000")
+    assert (exposure.freshness.is_stale, exposure.freshness.stale_reasons) == (True, (reason,))
+    assert selectors.balances(account_ids=[account.pk], now=now)[1].stale_reasons == (reason,)
+
+
+@pytest.mark.django_db
+def test_a_young_pending_event_only_caps_data_as_of_and_a_late_one_makes_it_stale(holding) -> None:
+    """The relay's normal lag (an event written, not yet delivered, never failed) is not
+    stale, but the answer is confirmed only up to that event; once it is older than
+    PORTFOLIO_EVENT_LAG_MAX_SECONDS (10 s) the answer is stale."""
+    fill(order_for(holding, "SELL", "1"), "1", "31000", executed_at=T0 + minutes(1))  # not relayed
+    created_at(holding, T0 + minutes(1))
+    reconciled(holding, T0 + minutes(2))
+    services.record_mark(symbol="BTCUSDT", price=Decimal("31000"), as_of=T0 + minutes(2), source="candle")
+
+    young = T0 + minutes(1) + timedelta(seconds=10)
+    _, overall = position_freshness(holding, young)
+    assert (overall.is_stale, overall.data_as_of) == (False, T0 + minutes(1))
+
+    _, overall = position_freshness(holding, young + timedelta(seconds=1))
+    assert overall.stale_reasons == (f"events_pending:account-{holding.pk}",)
+    with override_settings(PORTFOLIO_EVENT_LAG_MAX_SECONDS=60):
+        assert position_freshness(holding, young + timedelta(seconds=1))[1].is_stale is False
+
+    relay()  # delivered: the position is flat and confirmed up to the reconciliation
+    view, overall = position_freshness(holding, young + timedelta(seconds=1))
+    assert (view.quantity, overall.is_stale, overall.data_as_of) == (0, False, T0 + minutes(2))
