@@ -12,6 +12,13 @@ Events arrive as `{"subscriptionId": N, "event": {...}}`; they are handled in or
 worker thread (the Django ORM is synchronous). A reader task keeps receiving while events are
 applied; execution reports that are already waiting when the previous work ends are applied
 as one burst (their fills in one transaction), a lone one at once.
+
+Database trouble (a failover, a dropped connection, a deadlock that survived its retry) does
+not end the stream: the work is retried where it failed, with backoff, on a fresh
+connection, until the database takes it (`_db`). A burst's messages have been read from
+the socket, and nothing else brings back its status reports (gap recovery re-fetches
+trades only), so it is kept, not dropped. Any other error ends the connection: it is logged
+and the stream reconnects (and recovers the gap) like after a network error.
 """
 
 from __future__ import annotations
@@ -27,17 +34,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import redis
 import websockets
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
 from apps.exchange.binance.events import ExecutionReport, parse_account_position, parse_execution_report
 from apps.execution.crypto import decrypt_secret
 from apps.execution.models import ExchangeAccount
 from apps.execution.services.venue_events import (
+    ReportOutcome,
     apply_execution_reports,
     record_account_position,
     recover_missed_fills,
@@ -47,6 +56,11 @@ from apps.execution.venues import adapter_for
 logger = logging.getLogger(__name__)
 
 PLANNED_RECONNECT_SECONDS = 23 * 3600
+# Errors after which the same database work can succeed later: the server or the connection
+# failed (failover, restart, network, deadlock). Others (a bad value) would fail again.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+_T = TypeVar("_T")
 
 
 def health_key(account_id: int) -> str:
@@ -57,6 +71,10 @@ def health_key(account_id: int) -> str:
 
 class StreamBroken(Exception):
     """The venue answered the subscription with an error or closed the subscription."""
+
+
+# A connection's usual ends: logged as a warning (anything else with its traceback).
+_NETWORK_ERRORS = (OSError, websockets.WebSocketException, StreamBroken, TimeoutError)
 
 
 @dataclass
@@ -127,6 +145,7 @@ class AccountStream:
         self.health = health or StreamHealth(account_id)
         self.time_offset_ms = time_offset_ms
         self.connections = 0
+        self.stop = asyncio.Event()  # `run`'s; ends `_db`'s retries
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay subscribed until `stop` is set, reconnecting with backoff and jitter."""
@@ -144,21 +163,57 @@ class AccountStream:
                 await asyncio.wait_for(stop.wait(), timeout=settings.USER_STREAM_HEARTBEAT_SECONDS)
 
     async def _run(self, stop: asyncio.Event) -> None:
+        """Any error of a session ends only that connection: one account's trouble (its
+        network, the database, a bug met on one message) must never end its stream, nor,
+        through `run_user_stream`, every other account's."""
+        self.stop = stop
         failures = 0
         while not stop.is_set():
             try:
                 await self._session(stop)
                 failures = 0
-            except (OSError, websockets.WebSocketException, StreamBroken, TimeoutError) as exc:
+            except Exception as exc:  # see the docstring; logged below
                 failures += 1
                 self.health.disconnected(f"{type(exc).__name__}: {exc}")
-                delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** min(failures, 10))
-                delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-                logger.warning(
-                    "account %s stream lost (%s); reconnecting in %.2fs", self.account_id, exc, delay
-                )
+                delay = self._backoff(failures)
+                if isinstance(exc, _NETWORK_ERRORS):
+                    logger.warning(
+                        "account %s stream lost (%s); reconnecting in %.2fs", self.account_id, exc, delay
+                    )
+                else:
+                    logger.exception(
+                        "account %s stream failed; reconnecting in %.2fs", self.account_id, delay
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** min(failures, 10))
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+    async def _db(self, work: Callable[..., _T], /, **kwargs: Any) -> _T:
+        """`work(**kwargs)` in a worker thread, again and again (with backoff) while the
+        database fails in a way that can pass, until it succeeds or the stream stops (then
+        the error is raised). Each attempt runs on a usable connection of its thread
+        (`_in_db_thread`)."""
+        failures = 0
+        while True:
+            try:
+                return await asyncio.to_thread(_in_db_thread, work, kwargs)
+            except TRANSIENT_DB_ERRORS as exc:
+                failures += 1
+                if self.stop.is_set():
+                    raise
+                delay = self._backoff(failures)
+                logger.warning(
+                    "account %s: database error in %s (%s); retrying in %.2fs",
+                    self.account_id,
+                    getattr(work, "__name__", work),
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
         async with websockets.connect(
@@ -168,7 +223,7 @@ class AccountStream:
             self.connections += 1
             self.health.connected()
             # Whatever happened while we were not subscribed is fetched now.
-            await asyncio.to_thread(self._recover_gap)
+            await self._db(self._recover_gap)
             deadline = time.monotonic() + self.settings.planned_reconnect_seconds
             inbox: asyncio.Queue[dict[str, Any] | _ReadFailed] = asyncio.Queue()
             reader = asyncio.create_task(_read_into(ws, inbox))
@@ -220,11 +275,37 @@ class AccountStream:
     async def _apply_reports(self, reports: list[ExecutionReport]) -> None:
         if not reports:
             return
-        outcomes = await asyncio.to_thread(
-            apply_execution_reports, account_id=self.account_id, reports=reports
-        )
+        try:
+            outcomes = await self._db(apply_execution_reports, account_id=self.account_id, reports=reports)
+        except TRANSIENT_DB_ERRORS:
+            raise  # only when stopping: `_db` retries them otherwise
+        except Exception:  # a report the books refuse; logged, the others still apply
+            logger.exception(
+                "account %s: burst of %s reports failed; one by one", self.account_id, len(reports)
+            )
+            outcomes = await self._apply_one_by_one(reports)
         if any(outcome.gap_detected for outcome in outcomes):
-            await asyncio.to_thread(self._recover_gap)
+            await self._db(self._recover_gap)
+
+    async def _apply_one_by_one(self, reports: list[ExecutionReport]) -> list[ReportOutcome]:
+        """A burst that fails for a reason other than the database's state would fail again
+        as a whole: each report alone, so that only the one the books refuse is lost (logged;
+        reconciliation settles its order from the venue)."""
+        outcomes: list[ReportOutcome] = []
+        for report in reports:
+            try:
+                outcomes += await self._db(
+                    apply_execution_reports, account_id=self.account_id, reports=[report]
+                )
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception:  # see the docstring
+                logger.exception(
+                    "account %s: execution report of %s not applied",
+                    self.account_id,
+                    report.our_client_order_id,
+                )
+        return outcomes
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         event = message.get("event")
@@ -234,7 +315,7 @@ class AccountStream:
         kind = event.get("e")
         # Execution reports never get here: `_dispatch_burst` applies them in bursts.
         if kind == "outboundAccountPosition":
-            await asyncio.to_thread(
+            await self._db(
                 record_account_position, account_id=self.account_id, position=parse_account_position(event)
             )
         elif kind == "eventStreamTerminated":
@@ -249,6 +330,20 @@ class AccountStream:
 
 # At most this many waiting messages are taken as one burst.
 MAX_BURST = 200
+
+
+def _in_db_thread(work: Callable[..., _T], kwargs: dict[str, Any]) -> _T:
+    """Run in the worker thread that owns the connection (Django connections are per thread):
+    drop it first if an earlier error left it unusable, and close it after a database error,
+    so that the next attempt, in whichever thread, connects afresh (after a failover the old
+    connection is dead, and a closed one is reopened on first use)."""
+    close_old_connections()
+    try:
+        return work(**kwargs)
+    except DatabaseError:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        raise
 
 
 @dataclass(frozen=True)

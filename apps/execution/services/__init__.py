@@ -4,6 +4,7 @@ from .accounts import create_account
 from .fills import FillOutcome, FillReport, FillResult, OrderOverfilled, apply_fill, apply_fills
 from .orders import (
     SubmitOutcome,
+    lock_open_orders,
     request_cancel,
     send_cancel_to_exchange,
     send_order_to_exchange,
@@ -23,6 +24,7 @@ __all__ = [
     "apply_fills",
     "create_account",
     "emit_event",
+    "lock_open_orders",
     "prune_published_events",
     "reconcile_account",
     "reconcile_active_accounts",

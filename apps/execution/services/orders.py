@@ -18,13 +18,14 @@ import logging
 import re
 import secrets
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from apps.core import broker
@@ -527,6 +528,30 @@ def request_cancel(*, order_id: int, requested_by: str) -> Order:
     record_transition(order, OrderStatus.CANCEL_REQUESTED, payload={"requested_by": requested_by})
     transaction.on_commit(lambda: _dispatch_cancel(order_id))
     return order
+
+
+def lock_open_orders(
+    *, account_id: int, client_order_ids: Collection[str] = (), strategy_id: int | None = None
+) -> list[int]:
+    """Lock the account's open orders named by client order id or belonging to `strategy_id`,
+    in ONE statement in id order, until the caller's transaction ends; returns their ids.
+
+    The rule for a transaction that locks several orders (docs/EXECUTION.md): lock them all
+    first, in id order, as `apply_fills` does. A caller that then locks them one by one
+    (`request_cancel` in a loop, in any order) only re-takes locks it holds, so it can never
+    hold one order while waiting for another that a fill burst holds (a deadlock)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_open_orders must run inside the transaction that uses the locks")
+    wanted = Q(client_order_id__in=list(client_order_ids))
+    if strategy_id is not None:
+        wanted |= Q(strategy_id=strategy_id)
+    return list(
+        Order.objects.select_for_update()
+        .filter(wanted, account_id=account_id)
+        .exclude(status__in=FINAL_ORDER_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def dispatch_send(order_id: int) -> None:

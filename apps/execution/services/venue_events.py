@@ -13,12 +13,14 @@ one or two commits per report; the result is the one of applying them one at a t
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max
 
 from apps.core.domain import FINAL_ORDER_STATUSES, OrderStatus
@@ -36,6 +38,10 @@ logger = logging.getLogger(__name__)
 _CLOSING = {OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 # Trades per apply_fills transaction when a page of myTrades (up to 1,000) is applied.
 TRADE_CHUNK = 200
+# PostgreSQL's SQLSTATE for "deadlock detected": the victim's transaction was rolled back.
+DEADLOCK_DETECTED = "40P01"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -96,21 +102,52 @@ def _apply_segment(account_id: int, reports: list[ExecutionReport]) -> list[Repo
     for missing in sorted(client_ids - order_ids.keys()):
         logger.warning("execution report for an order we do not know: %s", missing)
     trades = [r for r in reports if r.is_trade and r.our_client_order_id in order_ids]
-    results = apply_fills(reports=[_report_fill(order_ids[r.our_client_order_id], r) for r in trades])
+    fills = [_report_fill(order_ids[r.our_client_order_id], r) for r in trades]
+    results = retry_once_on_deadlock(functools.partial(apply_fills, reports=fills))
     applied = {id(r) for r, result in zip(trades, results, strict=True) if result.fill is not None}
     known = [r for r in reports if r.our_client_order_id in order_ids]
     gaps: dict[int, bool] = {}
     if known:
-        with transaction.atomic():
-            orders = lock_orders(order_ids[r.our_client_order_id] for r in known)
-            for r in known:
-                gaps[id(r)] = _apply_status(orders[order_ids[r.our_client_order_id]], r)
+        gaps = retry_once_on_deadlock(functools.partial(_apply_statuses, order_ids, known))
     return [
         ReportOutcome(applied_fill=id(r) in applied, gap_detected=gaps[id(r)])
         if id(r) in gaps
         else ReportOutcome(applied_fill=False, gap_detected=False, unknown_order=True)
         for r in reports
     ]
+
+
+def _apply_statuses(order_ids: dict[str, int], known: list[ExecutionReport]) -> dict[int, bool]:
+    """Each report's status, in order, in one transaction; by report identity: gap detected."""
+    gaps: dict[int, bool] = {}
+    with transaction.atomic():
+        orders = lock_orders(order_ids[r.our_client_order_id] for r in known)
+        for r in known:
+            gaps[id(r)] = _apply_status(orders[order_ids[r.our_client_order_id]], r)
+    return gaps
+
+
+def retry_once_on_deadlock(apply: Callable[[], _T]) -> _T:
+    """Run `apply` (one transaction of fills or of statuses) again if PostgreSQL chose it as a
+    deadlock victim. Safe because replaying is a no-op for what committed before (fills are
+    deduplicated on the trade id, a status is only taken when the order has not got it) and
+    the victim's own transaction was rolled back whole. Order locks are taken in id order
+    everywhere (docs/EXECUTION.md), so this is defense in depth, not the fix. Inside a
+    caller's transaction nothing can be retried (it is aborted): the error is raised."""
+    if connection.in_atomic_block:
+        return apply()
+    try:
+        return apply()
+    except OperationalError as exc:
+        if not is_deadlock(exc):
+            raise
+        logger.warning("deadlock on a batch of venue events; applying it once more: %s", exc)
+        return apply()
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL's deadlock_detected (SQLSTATE 40P01)."""
+    return getattr(exc.__cause__, "sqlstate", None) == DEADLOCK_DETECTED
 
 
 def _report_fill(order_id: int, report: ExecutionReport) -> FillReport:
@@ -230,7 +267,8 @@ def apply_trades(*, account_id: int, trades: Sequence[VenueTrade]) -> TradesOutc
         reports.append(_trade_fill(order_id, trade))
     applied = 0
     for start in range(0, len(reports), TRADE_CHUNK):
-        results = apply_fills(reports=reports[start : start + TRADE_CHUNK])
+        chunk = reports[start : start + TRADE_CHUNK]
+        results = retry_once_on_deadlock(functools.partial(apply_fills, reports=chunk))
         applied += sum(1 for result in results if result.fill is not None)
     return TradesOutcome(applied=applied, first_unknown_trade_id=first_unknown)
 

@@ -134,9 +134,12 @@ def _store(*, active: bool, reason: str, actor: str, changed_at: datetime | None
 
 
 def _cancel_all_open_orders(actor: str) -> int:
+    """One transaction per order (`request_cancel` commits each on its own): the kill switch
+    never holds one order while waiting for another, so it cannot deadlock with a fill burst."""
     ids = list(
         Order.objects.filter(status__in=execution_selectors.OPEN_ORDER_STATUSES)
         .exclude(status="CANCEL_REQUESTED")
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
     for order_id in ids:

@@ -4,6 +4,9 @@ lock the strategy row (a worker that finds it locked skips: one strategy, one wo
 time) → rebuild the runtime from its persisted state → give it the new fills and final
 statuses of its own orders → give it the candles closed since the last step → send its
 intents through `execution.services.submit_order` / `request_cancel` → save the new state.
+Before its first intent the step locks all of the strategy's open orders in id order
+(`lock_open_orders`), so that its cancels, in whatever order the runtime emits them, cannot
+deadlock with a fill burst (`apply_fills` locks in id order too).
 
 Orders are written in the same transaction as the state that produced them and are sent to
 the exchange only after commit. A worker killed mid-step therefore leaves neither orders nor
@@ -148,6 +151,7 @@ class _Step:
         self.engine = EngineState.from_json(strategy.state)
         self.runtime = self._build()
         self.intents_sent = 0
+        self.orders_locked = False
 
     def run(self) -> None:
         self._feed_order_events()
@@ -250,6 +254,8 @@ class _Step:
 
     # --- outputs ----------------------------------------------------------------------
     def _send(self, intents: list[Intent]) -> None:
+        if intents:
+            self._lock_orders()
         queue: deque[Intent] = deque(intents)
         while queue:
             self.intents_sent += 1
@@ -260,6 +266,23 @@ class _Step:
                 queue.extend(self._place(intent))
             else:
                 self._cancel(intent)
+
+    def _lock_orders(self) -> None:
+        """Before the step's first intent, lock every open order it could cancel, in one
+        id-ordered statement. Its cancels then lock them again one by one, in the runtime's
+        order, but only re-take locks this transaction holds: holding a later order while
+        waiting for an earlier one that a fill burst holds (`apply_fills` locks in id order)
+        would be a deadlock. Taken before any intent, so also before `submit_order`'s intake
+        lock: orders first, then advisory locks, as a fill burst takes them. Orders placed in
+        this step are its own rows, invisible to any other transaction until the step commits."""
+        if self.orders_locked:
+            return
+        execution_services.lock_open_orders(
+            account_id=self.strategy.account_id,
+            client_order_ids=list(self.engine.orders),
+            strategy_id=self.strategy.pk,
+        )
+        self.orders_locked = True
 
     def _place(self, intent: PlaceIntent) -> list[Intent]:
         try:

@@ -116,6 +116,9 @@ def mark_error(*, strategy_id: int, error: str, actor: str = "engine") -> Strate
 
 
 def _cancel_open_orders(strategy: Strategy, actor: str) -> list[int]:
+    """Several orders in one transaction: locked first, in one id-ordered statement, like a
+    fill burst locks them (docs/EXECUTION.md), so that the cancels below cannot deadlock."""
+    execution_services.lock_open_orders(account_id=strategy.account_id, strategy_id=strategy.pk)
     ids = list(
         Order.objects.filter(
             account_id=strategy.account_id,

@@ -61,4 +61,7 @@ class Command(BaseCommand):
                 StreamHealth(account.pk).disconnected("cannot start: see the stream process log")
         if not streams:
             raise CommandError("No account could be streamed.")
-        await asyncio.gather(*(s.run(stop) for s in streams))
+        results = await asyncio.gather(*(s.run(stop) for s in streams), return_exceptions=True)
+        for stream, result in zip(streams, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.error("account %s stream ended with an error", stream.account_id, exc_info=result)
