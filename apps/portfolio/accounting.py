@@ -11,6 +11,11 @@ Cash moved is the fill's quote quantity (what the venue booked), split pro rata 
 both closes and opens. Divisions are rounded half-even to 18 places, but the cost removed is
 exactly what leaves the cost basis, so `realized + (quantity * mark - cost_basis)` always
 equals the cash flows plus `quantity * mark` to the last digit.
+
+A commission paid in the base asset leaves the wallet like a sale: `apply_fill` applies the
+fill, then disposes of the fee quantity at the fee's quote value (the fill's price), on a buy
+as on a sell. The position then holds what the wallet holds, realized PnL stays the market
+result (gross), and the fee's value is the separate fee figure, as for every other fee asset.
 """
 
 from __future__ import annotations
@@ -96,3 +101,36 @@ def apply_trade(
         closed_quantity=closed,
         opened_quantity=opened,
     )
+
+
+def apply_fill(
+    state: LotState,
+    *,
+    side: Side | str,
+    quantity: Decimal,
+    quote_quantity: Decimal,
+    base_fee: Decimal = ZERO,
+    base_fee_value: Decimal = ZERO,
+) -> TradeEffect:
+    """One fill, then its base-asset commission (`base_fee`, worth `base_fee_value` in the quote
+    asset) leaving the position as a sale at that value; both quantities positive or zero.
+
+    The venue delivers `quantity - base_fee` on a buy and takes `quantity + base_fee` on a
+    sell, so that is what the position moves by. The disposal realizes `base_fee_value -`
+    its average cost like any sale, and the caller counts `base_fee_value` as a fee: net of
+    fees, the commission costs exactly its share of the cost basis.
+    """
+    effect = apply_trade(state, side=side, quantity=quantity, quote_quantity=quote_quantity)
+    if base_fee < 0 or base_fee_value < 0:
+        raise ValueError("a base-asset fee and its value must not be negative")
+    if not base_fee:
+        return effect
+    fee = apply_trade(effect.state, side=Side.SELL, quantity=base_fee, quote_quantity=base_fee_value)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return TradeEffect(
+            state=fee.state,
+            realized_pnl=effect.realized_pnl + fee.realized_pnl,
+            closed_quantity=effect.closed_quantity + fee.closed_quantity,
+            opened_quantity=effect.opened_quantity + fee.opened_quantity,
+        )

@@ -33,9 +33,10 @@ class ProcessedEvent(models.Model):
 class Position(models.Model):
     """What an account holds of one symbol, by the average-cost method (docs/PORTFOLIO.md).
 
-    `quantity` is signed (the signed sum of fills; below zero when more was sold than bought
-    through us). `cost_basis` is the signed cost of the open quantity, so the unrealized PnL
-    is `quantity * mark - cost_basis` exactly.
+    `quantity` is signed: the signed sum of fills less the commissions paid in the base asset,
+    i.e. what the wallet holds through us (below zero when more was sold than bought).
+    `cost_basis` is the signed cost of the open quantity, so the unrealized PnL is
+    `quantity * mark - cost_basis` exactly.
     """
 
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="positions")

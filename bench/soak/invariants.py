@@ -12,7 +12,8 @@ The rules (docs/RELIABILITY.md has the reasoning):
   the venue's; an order of ours the venue never saw is REJECTED, or was CANCELED before any
   send attempt;
   nothing is left half-way (NEW, CANCEL_REQUESTED) once the run has settled;
-- positions: per symbol, our quantity is the signed sum of the venue's trades;
+- positions: per symbol, our quantity is the signed sum of the venue's trades less the
+  commissions they charged in the base asset (what the wallet holds through them);
 - balances: per asset, our derived total and the venue's own total both equal the initial
   balance plus every trade's legs and commissions;
 - kill switch: no order reached the venue while the switch was on (`kill_switch_breaches`);
@@ -277,15 +278,18 @@ def _compare_order(books: AccountBooks, mine: BookOrder, theirs: VenueOrder) -> 
     return found
 
 
-def derived_positions(trades: Iterable[VenueTrade]) -> dict[str, Decimal]:
+def derived_positions(trades: Iterable[VenueTrade], assets: dict[str, tuple[str, str]]) -> dict[str, Decimal]:
+    """Signed sum of the trades, less the commissions taken in the base asset."""
     positions: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for trade in trades:
         positions[trade.symbol] += trade.quantity if trade.side == "BUY" else -trade.quantity
+        if trade.commission_asset == assets[trade.symbol][0]:
+            positions[trade.symbol] -= trade.commission
     return dict(positions)
 
 
 def check_positions(books: AccountBooks) -> list[Discrepancy]:
-    expected = derived_positions(books.venue_trades)
+    expected = derived_positions(books.venue_trades, books.assets)
     found = []
     for symbol in sorted(set(expected) | set(books.positions)):
         want, have = expected.get(symbol, ZERO), books.positions.get(symbol, ZERO)

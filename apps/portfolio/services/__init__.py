@@ -8,7 +8,7 @@ from .consumers import (
     register_consumers,
 )
 from .marks import record_mark
-from .positions import FillRecorded, UnknownInstrument, apply_fill_to_position
+from .positions import FillRecorded, UnknownInstrument, apply_fill_to_position, rebuild_positions
 from .snapshots import take_daily_snapshots
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "handle_balance_reported",
     "handle_fill_recorded",
     "prune_processed_events",
+    "rebuild_positions",
     "record_balances",
     "record_mark",
     "register_consumers",

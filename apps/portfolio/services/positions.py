@@ -1,5 +1,9 @@
 """Positions from fills: average cost, realized PnL, fees converted to the quote asset.
 
+A commission paid in the base asset also leaves the position (sold at the fill's price, see
+`accounting.apply_fill`), as it leaves the wallet: the position holds what the balance flows
+say is held. `rebuild_positions` replays the stored updates under these rules.
+
 Each fill locks its position row (`SELECT … FOR UPDATE`), so concurrent consumers serialize
 on it and never lose an update; every update bumps `version` and writes a `PositionUpdate`
 (unique per fill) with the fee conversion it used.
@@ -19,7 +23,7 @@ from apps.core.domain import Side
 from apps.core.errors import ApplicationError, ErrorCode
 from apps.exchange.selectors import get_symbol_filters
 from apps.execution.models import ExchangeAccount
-from apps.portfolio.accounting import LotState, apply_trade, q18
+from apps.portfolio.accounting import LotState, TradeEffect, apply_fill, q18
 from apps.portfolio.models import BalanceFlow, Mark, Position, PositionUpdate
 
 from .balances import Flow, apply_fill_flows
@@ -74,9 +78,6 @@ def apply_fill_to_position(*, fill: FillRecorded, event_id: int | None = None) -
         before = LotState(
             quantity=position.quantity, cost_basis=position.cost_basis, realized_pnl=position.realized_pnl
         )
-        effect = apply_trade(
-            before, side=fill.side, quantity=fill.quantity, quote_quantity=fill.quote_quantity
-        )
         fee = convert_fee(
             exchange=_exchange_of(fill.account_id),
             commission=fill.commission,
@@ -84,6 +85,15 @@ def apply_fill_to_position(*, fill: FillRecorded, event_id: int | None = None) -
             base_asset=position.base_asset,
             quote_asset=position.quote_asset,
             price=fill.price,
+        )
+        effect = _effect(
+            before,
+            side=fill.side,
+            quantity=fill.quantity,
+            quote_quantity=fill.quote_quantity,
+            commission=fill.commission,
+            fee_source=fee.source,
+            fee_quote=fee.fee_quote,
         )
         after = effect.state
         position.quantity = after.quantity
@@ -144,6 +154,77 @@ def apply_fill_to_position(*, fill: FillRecorded, event_id: int | None = None) -
     return update
 
 
+def rebuild_positions(*, account_id: int | None = None, dry_run: bool = False) -> list[str]:
+    """Replay each position's stored updates under the current rules; the positions that changed.
+
+    The inputs recorded per fill (side, quantities, commission and its conversion) are kept;
+    the derived figures (quantity, cost basis, average price, realized PnL, and each update's
+    `*_after` and `realized_pnl`) are recomputed. Fees, versions and balances are untouched.
+    Idempotent; each position is locked while it is rebuilt, so fills keep flowing.
+    """
+    positions = Position.objects.order_by("id")
+    if account_id is not None:
+        positions = positions.filter(account_id=account_id)
+    changed: list[str] = []
+    for position_id in positions.values_list("id", flat=True):
+        with transaction.atomic():
+            position = Position.objects.select_for_update().get(pk=position_id)
+            state = LotState()
+            fixed: list[PositionUpdate] = []
+            for update in position.updates.order_by("version_after", "id"):
+                effect = _effect(
+                    state,
+                    side=update.side,
+                    quantity=update.quantity,
+                    quote_quantity=update.quote_quantity,
+                    commission=update.commission,
+                    fee_source=update.fee_rate_source,
+                    fee_quote=update.fee_quote,
+                )
+                state = effect.state
+                derived = (effect.realized_pnl, state.quantity, state.cost_basis, state.average_price)
+                if derived != (
+                    update.realized_pnl,
+                    update.quantity_after,
+                    update.cost_basis_after,
+                    update.average_price_after,
+                ):
+                    (
+                        update.realized_pnl,
+                        update.quantity_after,
+                        update.cost_basis_after,
+                        update.average_price_after,
+                    ) = derived
+                    fixed.append(update)
+            current = (position.quantity, position.cost_basis, position.average_price, position.realized_pnl)
+            if not fixed and current == (
+                state.quantity,
+                state.cost_basis,
+                state.average_price,
+                state.realized_pnl,
+            ):
+                continue
+            changed.append(
+                f"account {position.account_id} {position.symbol}: quantity {position.quantity} -> "
+                f"{state.quantity}, realized {position.realized_pnl} -> {state.realized_pnl}, "
+                f"{len(fixed)} updates"
+            )
+            if dry_run:
+                continue
+            PositionUpdate.objects.bulk_update(
+                fixed, ["realized_pnl", "quantity_after", "cost_basis_after", "average_price_after"]
+            )
+            position.quantity = state.quantity
+            position.cost_basis = state.cost_basis
+            position.average_price = state.average_price
+            position.realized_pnl = state.realized_pnl
+            position.save(
+                update_fields=["quantity", "cost_basis", "average_price", "realized_pnl", "updated_at"]
+            )
+            logger.warning("position rebuilt: %s", changed[-1])
+    return changed
+
+
 def convert_fee(
     *,
     exchange: str,
@@ -186,6 +267,28 @@ def convert_fee(
                 rate_as_of=inverse.as_of,
             )
     return FeeConversion(fee_quote=None, rate=None, source=sources.UNAVAILABLE)
+
+
+def _effect(
+    before: LotState,
+    *,
+    side: str,
+    quantity: Decimal,
+    quote_quantity: Decimal,
+    commission: Decimal,
+    fee_source: str,
+    fee_quote: Decimal | None,
+) -> TradeEffect:
+    """What one fill does to the position: a base-asset commission leaves it with the fill."""
+    in_base = fee_source == PositionUpdate.FeeSource.BASE_AT_FILL_PRICE
+    return apply_fill(
+        before,
+        side=side,
+        quantity=quantity,
+        quote_quantity=quote_quantity,
+        base_fee=commission if in_base else Decimal(0),
+        base_fee_value=fee_quote if in_base and fee_quote is not None else Decimal(0),
+    )
 
 
 def _flows_of(fill: FillRecorded, position: Position) -> list[Flow]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.portfolio.accounting import LotState, apply_trade
+from apps.portfolio.accounting import LotState, apply_fill, apply_trade
 
 
 def trade(state: LotState, side: str, qty: str, price: str) -> LotState:
@@ -116,3 +116,59 @@ def test_average_cost_matches_the_exact_reference_and_pnl_adds_up(fills, mark) -
         assert abs(Fraction(state.average_price) - ref_avg) <= bound
     # Realized + unrealized is exactly the trading cash flow plus what is held, at the mark.
     assert state.realized_pnl + state.unrealized_pnl(mark) == cash + state.quantity * mark
+
+
+def test_a_base_asset_fee_leaves_the_position_as_a_sale_at_its_value() -> None:
+    bought = apply_fill(
+        LotState(),
+        side="BUY",
+        quantity=Decimal("1"),
+        quote_quantity=Decimal("100"),
+        base_fee=Decimal("0.01"),
+        base_fee_value=Decimal("1"),
+    )
+    assert (bought.state.quantity, bought.state.cost_basis, bought.realized_pnl) == (Decimal("0.99"), 99, 0)
+    sold = apply_fill(
+        bought.state,
+        side="SELL",
+        quantity=Decimal("0.98"),
+        quote_quantity=Decimal("117.6"),
+        base_fee=Decimal("0.01"),
+        base_fee_value=Decimal("1.2"),
+    )
+    # Everything held is gone (0.98 sold, 0.01 paid): flat, 0.99 * (120 - 100) realized gross.
+    assert (sold.state.quantity, sold.state.cost_basis, sold.state.average_price) == (0, 0, None)
+    assert sold.realized_pnl == Decimal("19.8")
+    with pytest.raises(ValueError, match="must not be negative"):
+        apply_fill(
+            LotState(), side="BUY", quantity=Decimal(1), quote_quantity=Decimal(1), base_fee=Decimal(-1)
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fills=st.lists(
+        st.tuples(
+            st.sampled_from(["BUY", "SELL"]),
+            st.decimals(min_value=Decimal("0.00001"), max_value=Decimal("5"), places=5),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("90000"), places=2),
+            st.decimals(min_value=Decimal("0"), max_value=Decimal("0.01"), places=8),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    mark=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("90000"), places=2),
+)
+def test_with_base_asset_fees_the_position_is_the_wallet_and_net_pnl_its_change(fills, mark) -> None:
+    state = LotState()
+    cash = held = fees = Decimal(0)
+    for side, q, p, fee in fills:
+        state = apply_fill(
+            state, side=side, quantity=q, quote_quantity=q * p, base_fee=fee, base_fee_value=fee * p
+        ).state
+        cash += -q * p if side == "BUY" else q * p
+        held += (q if side == "BUY" else -q) - fee
+        fees += fee * p
+    assert state.quantity == held
+    # Net of the fees' value, realized + unrealized is the wallet's change at the mark, exactly.
+    assert state.realized_pnl + state.unrealized_pnl(mark) - fees == cash + held * mark

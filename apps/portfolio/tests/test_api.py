@@ -20,7 +20,8 @@ FRESHNESS_KEYS = {"is_stale", "data_as_of", "stale_reasons"}
 
 @pytest.fixture
 def traded(account):
-    """Bought 1 BTC at 30000 (fee 30 USDT), sold 0.5 at 31000 (fee 0.0005 BTC); marked 32000 now."""
+    """Bought 1 BTC at 30000 (fee 30 USDT), sold 0.5 at 31000 (fee 0.0005 BTC, so 0.5005 BTC left
+    the wallet and the position); marked 32000 now."""
     now = timezone.now()
     services.handle_balance_reported(
         balance_message(
@@ -73,12 +74,12 @@ def test_positions(api_client: APIClient, traded) -> None:
     assert decimals(
         row, "quantity", "average_price", "realized_pnl", "unrealized_pnl", "fees_paid", "net_pnl"
     ) == (
-        Decimal("0.5"),
+        Decimal("0.4995"),
         Decimal("30000"),
-        Decimal("500"),
-        Decimal("1000"),
-        Decimal("45.5"),
-        Decimal("1454.5"),
+        Decimal("500.5"),  # 0.5005 BTC at 31000 against 30000 (0.0005 of it paid as the fee)
+        Decimal("999"),  # 0.4995 BTC at 32000 against 30000
+        Decimal("45.5"),  # 30 USDT + 0.0005 BTC at 31000
+        Decimal("1454"),  # the equity change: 85470 + 0.4995 * 32000 - 100000
     )
     assert row["fees_complete"] is True
 
@@ -125,21 +126,21 @@ def test_pnl_per_symbol_and_totals(api_client: APIClient, traded) -> None:
     [symbol] = body["symbols"]
     assert symbol.keys() >= FRESHNESS_KEYS
     assert decimals(symbol, "realized_pnl", "unrealized_pnl", "net_pnl", "exposure") == (
-        Decimal("500"),
-        Decimal("1000"),
-        Decimal("1454.5"),
-        Decimal("16000"),
+        Decimal("500.5"),
+        Decimal("999"),
+        Decimal("1454"),
+        Decimal("15984"),
     )
     totals = body["totals"]
     assert totals["valuation_asset"] == "USDT"
     assert decimals(
         totals, "realized_pnl", "unrealized_pnl", "fees", "net_pnl", "gross_exposure", "equity"
     ) == (
-        Decimal("500"),
-        Decimal("1000"),
+        Decimal("500.5"),
+        Decimal("999"),
         Decimal("45.5"),
-        Decimal("1454.5"),
-        Decimal("16000"),
+        Decimal("1454"),  # equity - the 100000 USDT reported before trading
+        Decimal("15984"),
         Decimal("101454"),  # 85470 USDT + 0.4995 BTC * 32000
     )
     assert totals["unvalued"] == []

@@ -15,11 +15,11 @@ from apps.execution.models import OutboxEvent, ReconciliationRun
 from apps.execution.services import reconciliation as reconciliation_module
 from apps.execution.services.reconciliation import _balance_comparators, reconcile_account
 from apps.execution.tests.factories import AccountFactory, RecordingVenue, btcusdt
-from apps.portfolio import services
+from apps.portfolio import selectors, services
 from apps.portfolio.models import Balance, BalanceFlow, Position, PositionUpdate, ProcessedEvent
 from apps.portfolio.services.balances import compare_with_venue
 
-from .factories import T0, balance_message, fill, fill_message, minutes, order_for, relay
+from .factories import T0, balance_message, fill, fill_message, minutes, order_for, reconciled, relay
 
 
 def position(account, symbol: str = "BTCUSDT") -> Position:
@@ -51,7 +51,12 @@ def test_a_recorded_fill_reaches_the_position_through_the_outbox(account) -> Non
 
 
 @pytest.mark.django_db
-def test_fee_in_the_base_asset_is_converted_at_the_fill_price(account) -> None:
+def test_fee_in_the_base_asset_leaves_the_position_as_it_leaves_the_wallet(account) -> None:
+    """Buy 1 BTC paying 0.001 BTC: the venue delivers 0.999 BTC, so the position holds 0.999
+    (it used to hold 1, a phantom 0.001 that could never be sold). The fee is valued at the
+    fill price, as a sale of 0.001 BTC at 30000 whose proceeds are the commission: the
+    average price stays the price paid, realized PnL stays gross, and net PnL is the cash
+    result (the fee counted once)."""
     fill(order_for(account, "BUY", "1"), "1", "30000", commission="0.001", asset="BTC")
     relay()
 
@@ -61,10 +66,64 @@ def test_fee_in_the_base_asset_is_converted_at_the_fill_price(account) -> None:
         Decimal("30000"),
         Decimal("30"),
     )
-    assert position(account).fees_paid == Decimal("30")
-    # The position is the signed sum of fills; the wallet is short of the commission.
-    assert position(account).quantity == Decimal("1")
-    assert balance(account, "BTC").derived_total == Decimal("0.999")
+    pos = position(account)
+    assert (pos.quantity, update.quantity_after) == (Decimal("0.999"), Decimal("0.999"))
+    assert pos.quantity == balance(account, "BTC").derived_total
+    assert (pos.cost_basis, pos.average_price, pos.realized_pnl) == (Decimal("29970"), Decimal("30000"), 0)
+    assert pos.fees_paid == Decimal("30")
+    services.record_mark(symbol="BTCUSDT", price=Decimal("30000"), as_of=T0, source="test")
+    (view,), _ = selectors.positions(account_ids=[account.pk], now=T0)
+    # Paid 30000 USDT for 0.999 BTC worth 29970 at the mark: -30, the fee, once.
+    assert (view.unrealized_pnl, view.net_pnl) == (0, Decimal("-30"))
+
+
+@pytest.mark.django_db
+def test_fee_in_the_base_asset_on_a_sell_takes_the_fee_from_the_position_too(account) -> None:
+    """Selling 0.5 BTC with a 0.0005 BTC commission takes 0.5005 BTC from the wallet and the
+    position; the fee's BTC realizes against the average cost like the rest."""
+    fill(order_for(account, "BUY", "1"), "1", "30000", executed_at=T0)
+    fill(
+        order_for(account, "SELL", "0.5"),
+        "0.5",
+        "32000",
+        commission="0.0005",
+        asset="BTC",
+        executed_at=T0 + minutes(1),
+    )
+    relay()
+
+    pos = position(account)
+    assert pos.quantity == Decimal("0.4995") == balance(account, "BTC").derived_total
+    assert (pos.cost_basis, pos.average_price) == (Decimal("14985"), Decimal("30000"))
+    # Gross: 0.5005 BTC sold at 32000 (0.0005 of it paid as the fee) against 30000 each.
+    assert pos.realized_pnl == Decimal("1001")
+    assert pos.fees_paid == Decimal("16")
+    services.record_mark(symbol="BTCUSDT", price=Decimal("32000"), as_of=T0 + minutes(1), source="test")
+    (view,), _ = selectors.positions(account_ids=[account.pk], now=T0 + minutes(1))
+    # Cash: -30000 + 16000, plus 0.4995 BTC at 32000 = 15984: net +1984.
+    assert view.net_pnl == Decimal("1984")
+
+
+@pytest.mark.django_db
+def test_selling_everything_held_after_a_base_asset_fee_leaves_the_position_flat(account) -> None:
+    """Review C, finding 2: buy 1 BTC paying 0.001 BTC, then sell the 0.999 BTC the wallet holds.
+    The position used to keep 0.001 BTC forever (never sellable, needing a mark, counted as
+    exposure by risk) and net PnL counted the fee twice (970 instead of 969)."""
+    fill(order_for(account, "BUY", "1"), "1", "30000", commission="0.001", asset="BTC", executed_at=T0)
+    fill(order_for(account, "SELL", "0.999"), "0.999", "31000", executed_at=T0 + minutes(1))
+    relay()
+    services.record_mark(symbol="BTCUSDT", price=Decimal("31000"), as_of=T0 + minutes(1), source="candle")
+    reconciled(account, T0 + minutes(1))
+
+    assert balance(account, "BTC").derived_total == 0
+    pos = position(account)
+    report = selectors.pnl(account_ids=[account.pk], now=T0 + minutes(2))
+    exposure = selectors.total_exposure(account_id=account.pk, now=T0 + minutes(2))
+    # Paid 30000 USDT, received 0.999 * 31000 = 30969 USDT, holds nothing: +969.
+    assert (pos.quantity, pos.cost_basis, pos.average_price) == (0, 0, None)
+    assert (exposure.gross, report.totals.net_pnl) == (0, Decimal("969"))
+    # Gross 999 (0.999 BTC at +1000) minus the 30 USDT fee.
+    assert (report.totals.realized_pnl, report.totals.fees) == (Decimal("999"), Decimal("30"))
 
 
 @pytest.mark.django_db

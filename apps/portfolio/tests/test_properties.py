@@ -1,11 +1,13 @@
 """Acceptance: random buy/sell sequences of partially filled orders, fees in the base asset,
 the quote asset or BNB, recorded through execution and delivered by the outbox relay.
 
-- the position's quantity is the signed sum of the fills;
-- realized + unrealized PnL is the mark-to-market change of equity (trading cash flows plus
-  holdings at the mark), and net of fees it is that change minus the fees (each fee valued
+- the position's quantity is what the wallet holds: the signed sum of the fills less the
+  commissions paid in the base asset (the derived base balance, to the last digit);
+- net PnL is the mark-to-market change of the wallet (every derived balance at the mark or
+  the recorded rate), and gross (realized + unrealized) is that plus the fees (each fee valued
   when it was charged: base at the fill price, BNB at the recorded rate);
-- the average-cost split between realized and unrealized matches an exact rational reference;
+- the average-cost split between realized and unrealized matches an exact rational reference
+  in which a base-asset commission is a sale of that quantity at the fill price;
 - derived balances are the fills' movements, fees included;
 - replaying every outbox event a second time changes nothing.
 """
@@ -86,7 +88,7 @@ def test_positions_and_pnl_follow_any_fill_sequence_and_replays_change_nothing(
         account = AccountFactory.create()
         services.record_mark(symbol="BNBUSDT", price=bnb_rate, as_of=T0, source="test")
         clock = itertools.count()
-        signed_qty = cash = expected_fees = base_fees = quote_fees = bnb_fees = Decimal(0)
+        signed_qty = cash = expected_fees = quote_fees = bnb_fees = Decimal(0)
         sequence: list[tuple[str, Decimal, Decimal]] = []
         for side, parts, leave_open, relay_now in plan:
             filled = sum((q for q, _, _ in parts), Decimal(0))
@@ -106,12 +108,14 @@ def test_positions_and_pnl_follow_any_fill_sequence_and_replays_change_nothing(
                 signed_qty += sign * qty
                 cash -= sign * qty * price
                 sequence.append((side, qty, price))
+                if asset == "BTC":  # the commission leaves the wallet: a sale at the fill price
+                    signed_qty -= commission
+                    sequence.append(("SELL", commission, price))
                 if asset == "USDT":
                     expected_fees += commission
                     quote_fees += commission
                 elif asset == "BTC":
                     expected_fees += commission * price
-                    base_fees += commission
                 elif asset == "BNB":
                     expected_fees += commission * bnb_rate
                     bnb_fees += commission
@@ -121,14 +125,19 @@ def test_positions_and_pnl_follow_any_fill_sequence_and_replays_change_nothing(
         services.record_mark(symbol="BTCUSDT", price=mark, as_of=T0, source="test")
 
         (view,), _ = selectors.positions(account_ids=[account.pk], now=T0)
-        assert view.quantity == signed_qty
-        assert view.version == len(sequence)
+        derived = dict(Balance.objects.filter(account=account).values_list("asset", "derived_total"))
+        assert view.quantity == signed_qty == derived.get("BTC", Decimal(0))
+        assert view.version == sum(len(parts) for _, parts, _, _ in plan)
         assert view.unrealized_pnl is not None
-        equity_change = cash + signed_qty * mark
-        assert view.realized_pnl + view.unrealized_pnl == equity_change
+        wallet_change = (
+            derived.get("USDT", Decimal(0))
+            + derived.get("BTC", Decimal(0)) * mark
+            + derived.get("BNB", Decimal(0)) * bnb_rate
+        )
+        assert view.net_pnl == wallet_change
         assert view.fees_paid == expected_fees
         assert view.fees_complete
-        assert view.net_pnl == equity_change - expected_fees
+        assert view.realized_pnl + view.unrealized_pnl == wallet_change + expected_fees
 
         _, avg, realized = reference(sequence)
         assert abs(Fraction(view.realized_pnl) - realized) <= Fraction(1, 10**12)
@@ -136,8 +145,7 @@ def test_positions_and_pnl_follow_any_fill_sequence_and_replays_change_nothing(
             assert view.average_price is not None
             assert abs(Fraction(view.average_price) - avg) <= Fraction(1, 10**12)
 
-        derived = dict(Balance.objects.filter(account=account).values_list("asset", "derived_total"))
-        assert derived.get("BTC", Decimal(0)) == signed_qty - base_fees
+        assert derived.get("BTC", Decimal(0)) == signed_qty
         assert derived.get("USDT", Decimal(0)) == cash - quote_fees
         assert derived.get("BNB", Decimal(0)) == -bnb_fees
 

@@ -57,3 +57,16 @@ def running_strategy(
     Strategy.objects.filter(pk=strategy.pk).update(status=StrategyStatus.RUNNING)
     strategy.refresh_from_db()
     return strategy
+
+
+# The grid's books by hand. Each buy's 0.1 % commission is paid in BTC and leaves the position
+# as a sale at its fill price (docs/PORTFOLIO.md, "Base-asset commissions"). After the market
+# buy 0.002 @ 30,000 (fee 0.000002): 0.001998 at 30,000. The limit buy 0.001 @ 29,500 brings
+# the average cost to (0.001998 x 30,000 + 0.001 x 29,500) / 0.002998 = 29,833.22…, and its
+# fee 0.000001 leaves at 29,500; then the sells 0.00099 @ 30,000 and @ 30,500.
+GRID_AVERAGE = (D("0.001998") * 30000 + D("0.001") * 29500) / D("0.002998")
+GRID_REALIZED = (
+    (29500 - GRID_AVERAGE) * D("0.000001")
+    + D("0.00099") * (30000 - GRID_AVERAGE)
+    + D("0.00099") * (30500 - GRID_AVERAGE)
+)

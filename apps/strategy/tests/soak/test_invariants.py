@@ -55,7 +55,7 @@ def consistent() -> AccountBooks:
             BookOrder("BTCUSDT", "c", "SUBMITTED", D(0), (T0 + 29 * S,)),
             BookOrder("BTCUSDT", "refused", "REJECTED", D(0)),
         ],
-        positions={"BTCUSDT": D("0.001")},
+        positions={"BTCUSDT": D("0.000998")},  # 0.002 bought - 0.000002 BTC fee - 0.001 sold
     )  # fmt: skip
     books.balances = inv.derived_balances(books)
     books.venue_balances = dict(books.balances)
@@ -229,7 +229,7 @@ def test_books_derived_from_any_ledger_hold(ledger: list[tuple[str, Decimal, Dec
         venue_trades=trades, fills=[fill_of(t) for t in reversed(trades)],
         venue_orders=[VenueOrder("BTCUSDT", t.client_order_id, "FILLED", t.quantity, T0) for t in trades],
         orders=[BookOrder("BTCUSDT", t.client_order_id, "FILLED", t.quantity, (T0 - S,)) for t in trades],
-        positions=inv.derived_positions(trades),
+        positions=inv.derived_positions(trades, {"BTCUSDT": ("BTC", "USDT")}),
     )  # fmt: skip
     books.balances = books.venue_balances = inv.derived_balances(books)
     assert inv.check([books], kill_switch=[KillSwitchInterval(T0 + S, None)]).ok
