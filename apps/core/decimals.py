@@ -5,7 +5,7 @@ One project-wide precision: NUMERIC(38, 18) in the database (see `money_field`).
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation, Rounded
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation, Rounded, localcontext
 from typing import Any
 
 from django.db import models
@@ -20,6 +20,9 @@ _MAX_INTEGER_DIGITS = MAX_DIGITS - DECIMAL_PLACES
 #: `as_tuple`): quantize discards digits then and only then. MAX_DIGITS of precision holds
 #: any value with at most _MAX_INTEGER_DIGITS integer digits at that exponent.
 _FINEST = Decimal(1).scaleb(-DECIMAL_PLACES)
+#: Room for sums of storable values and for scaling them by 10**DECIMAL_PLACES (or back)
+#: without rounding; traps any rounding rather than hiding it.
+STORABLE_ARITHMETIC = Context(prec=2 * MAX_DIGITS, traps=[Rounded, InvalidOperation])
 _PLACES_CHECK = Context(prec=MAX_DIGITS, traps=[Rounded, InvalidOperation])
 _ZERO = Decimal(0)
 
@@ -99,3 +102,26 @@ def snap_down(value: Decimal, step: Decimal) -> Decimal:
 
 def is_multiple_of(value: Decimal, step: Decimal) -> bool:
     return step <= _ZERO or value % step == _ZERO
+
+
+def ratio_to_places(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """`numerator / denominator` rounded ONCE to DECIMAL_PLACES, half-even, exactly.
+
+    Why not `(a / b).quantize(...)`: the division first rounds to the context's precision
+    (28 digits by default), so the quantize rounds a second time — a quotient that lands on
+    ...5 at the 19th decimal after the first rounding goes the wrong way (about one pair of
+    fills in 270,000) — and a quotient of 11 or more integer digits cannot be quantized to 18
+    places at 28 digits at all (InvalidOperation). Done in integers: both values have at most
+    DECIMAL_PLACES decimals (storable), so scaling them is exact."""
+    scale = 10**DECIMAL_PLACES
+    with localcontext(STORABLE_ARITHMETIC):
+        top, bottom = int(numerator.scaleb(DECIMAL_PLACES)), int(denominator.scaleb(DECIMAL_PLACES))
+    if bottom == 0:
+        raise ZeroDivisionError("ratio_to_places: zero denominator")
+    sign = -1 if (top < 0) != (bottom < 0) else 1
+    quotient, remainder = divmod(abs(top) * scale, abs(bottom))
+    twice = 2 * remainder
+    if twice > abs(bottom) or (twice == abs(bottom) and quotient % 2 == 1):
+        quotient += 1
+    with localcontext(STORABLE_ARITHMETIC):
+        return Decimal(sign * quotient).scaleb(-DECIMAL_PLACES)

@@ -5,12 +5,13 @@ zeros with any exponent, signs, NaN and infinities)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from fractions import Fraction
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from apps.core.decimals import DECIMAL_PLACES, MAX_DIGITS, ensure_storable
+from apps.core.decimals import DECIMAL_PLACES, MAX_DIGITS, ensure_storable, ratio_to_places
 from apps.core.errors import ErrorCode, ValidationFailed
 
 _MAX_INTEGER_DIGITS = MAX_DIGITS - DECIMAL_PLACES
@@ -73,3 +74,25 @@ def any_decimal(draw: st.DrawFn) -> Decimal:
 @example(Decimal("12345678901234567890123456789012345678901234567890E-40"))
 def test_ensure_storable_gives_the_tuple_checks_verdict(value: Decimal) -> None:
     assert verdict(ensure_storable, value) == verdict(ensure_storable_by_tuple, value)
+
+
+_storable = st.decimals(
+    min_value=Decimal("-99999999999999999999.999999999999999999"),
+    max_value=Decimal("99999999999999999999.999999999999999999"),
+    places=DECIMAL_PLACES,
+    allow_nan=False,
+    allow_infinity=False,
+)
+
+
+@given(numerator=_storable, denominator=_storable.filter(bool))
+@example(numerator=Decimal("1982877.3699655"), denominator=Decimal("8.82744"))
+@example(numerator=Decimal("2E+10"), denominator=Decimal("1"))
+@settings(max_examples=500, deadline=None)
+def test_ratio_to_places_rounds_once_half_even(numerator: Decimal, denominator: Decimal) -> None:
+    """The oracle: the exact fraction, rounded half to even at 18 places."""
+    with localcontext(Context(prec=100)):
+        expected = Decimal(round(Fraction(numerator) / Fraction(denominator) * 10**DECIMAL_PLACES)).scaleb(
+            -DECIMAL_PLACES
+        )
+    assert ratio_to_places(numerator, denominator) == expected

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 from typing import Any
 
@@ -32,7 +32,7 @@ from django.db.models import Field, Q
 from django.utils import timezone
 from prometheus_client import Counter
 
-from apps.core.decimals import DECIMAL_PLACES
+from apps.core.decimals import STORABLE_ARITHMETIC, ratio_to_places
 from apps.core.domain import OrderStatus
 from apps.core.errors import Conflict, ErrorCode
 from apps.execution.models import Fill, Order, OrderEvent, OutboxEvent
@@ -46,7 +46,6 @@ FILLS_APPLIED = Counter("tradingbot_fills_applied_total", "Fills recorded")
 FILLS_DUPLICATE = Counter("tradingbot_fills_duplicate_total", "Fill deliveries dropped as duplicates")
 FILLS_OVERFILL = Counter("tradingbot_fills_overfill_total", "Fills refused because they would over-fill")
 
-_PRICE_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 _OPEN_FOR_PARTIAL = (OrderStatus.SUBMITTED,)
 
 
@@ -313,12 +312,13 @@ def _add_fill(order: Order, fill: Fill) -> list[OrderEvent]:
 
     The order row is locked and the fill is new, so adding it to the stored totals is exact
     (sums commute: any delivery order gives the same figures) and saves re-reading them."""
-    order.filled_quantity += fill.quantity
-    order.cumulative_quote += fill.quote_quantity
-    if fill.commission:
-        fees = dict(order.fees)
-        fees[fill.commission_asset] = str(Decimal(fees.get(fill.commission_asset, "0")) + fill.commission)
-        order.fees = fees
+    with localcontext(STORABLE_ARITHMETIC):  # exact sums, whatever the digits (the default has 28)
+        order.filled_quantity += fill.quantity
+        order.cumulative_quote += fill.quote_quantity
+        if fill.commission:
+            fees = dict(order.fees)
+            fees[fill.commission_asset] = str(Decimal(fees.get(fill.commission_asset, "0")) + fill.commission)
+            order.fees = fees
     payload = {
         "exchange_fill_id": fill.exchange_fill_id,
         "quantity": str(fill.quantity),
@@ -356,9 +356,7 @@ def _save_totals(orders: list[Order]) -> None:
         return
     now = timezone.now()
     for order in orders:
-        order.average_fill_price = (order.cumulative_quote / order.filled_quantity).quantize(
-            _PRICE_QUANTUM, rounding=ROUND_HALF_EVEN
-        )
+        order.average_fill_price = ratio_to_places(order.cumulative_quote, order.filled_quantity)
         order.updated_at = now
     arrays = [
         [order.pk for order in orders],

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from fractions import Fraction
 
 import pytest
 from django.db import connection
@@ -34,10 +35,17 @@ def report(order: Order, trade_id: int, qty: str, price: str = "30000.00") -> Fi
     )
 
 
+def exact_average(quote: Decimal, qty: Decimal) -> Decimal:
+    """quote / qty rounded once to 18 places, half-even: the oracle, in exact fractions
+    (`round` of a Fraction rounds half to even)."""
+    with localcontext(Context(prec=80)):
+        return Decimal(round(Fraction(quote) / Fraction(qty) * 10**18)).scaleb(-18)
+
+
 def expected_state(parts: list[tuple[str, str]], order_qty: Decimal) -> tuple[Decimal, Decimal, Decimal, str]:
     qty = sum((Decimal(q) for q, _ in parts), Decimal(0))
     quote = sum((Decimal(q) * Decimal(p) for q, p in parts), Decimal(0))
-    avg = (quote / qty).quantize(Decimal("1E-18"))
+    avg = exact_average(quote, qty)
     status = OrderStatus.FILLED if qty == order_qty else OrderStatus.PARTIALLY_FILLED
     return qty, quote, avg, status
 
@@ -196,3 +204,29 @@ def test_one_trade_delivered_concurrently_for_two_orders_of_the_account_is_recor
         Order.objects.filter(pk__in=[first.pk, second.pk]).values_list("filled_quantity", flat=True)
     )
     assert filled == [Decimal("0"), Decimal("0.25")]
+
+
+@pytest.mark.django_db
+def test_the_average_price_is_rounded_once_to_18_places() -> None:
+    """Dividing at 28 digits and then quantizing rounds twice: for these two fills the first
+    rounding lands on ...5 at the 19th decimal and half-even then goes down, one unit short."""
+    order = OrderFactory.create(quantity=Decimal("8.82744"), status=OrderStatus.SUBMITTED)
+    fills = [report(order, 1, "0.22985", "36293.03"), report(order, 2, "8.59759", "21258.00")]
+    services.apply_fills(reports=fills)
+    order.refresh_from_db()
+    assert order.average_fill_price == Decimal("21649.484014108280543397")
+    assert order.average_fill_price == exact_average(order.cumulative_quote, order.filled_quantity)
+
+
+@pytest.mark.django_db
+def test_an_average_price_of_eleven_integer_digits_is_stored() -> None:
+    """NUMERIC(38, 18) holds 20 integer digits; at 28 digits of precision the average price of
+    such a fill could not be quantized to 18 places (InvalidOperation: the burst failed, on
+    every retry, with the other trades of its chunk)."""
+    order = OrderFactory.create(
+        quantity=Decimal("1"), price=Decimal("20000000000"), status=OrderStatus.SUBMITTED
+    )
+    (result,) = services.apply_fills(reports=[report(order, 1, "1", "20000000000")])
+    assert result.outcome is FillOutcome.APPLIED
+    order.refresh_from_db()
+    assert (order.average_fill_price, order.status) == (Decimal("20000000000"), OrderStatus.FILLED)
