@@ -37,6 +37,10 @@ class Denial:
 class Verdict:
     approved: bool
     denials: tuple[Denial, ...] = field(default_factory=tuple)
+    #: The verdict depended on the account's state (open orders, position, exposure…), so an
+    #: intake must reach it under the account's intake lock. True unless the check says not:
+    #: an unknown check is assumed to read the account.
+    reads_account_state: bool = True
 
 
 @dataclass(frozen=True)

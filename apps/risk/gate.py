@@ -41,7 +41,11 @@ def pre_trade_check(proposal: OrderProposal, *, snapshot: approvals.Snapshot | N
     else:
         if failures_seen():  # the check's own read said failures are recorded (or could not tell)
             record_validation_success()
-        verdict = Verdict(approval.approved, tuple(Denial(r.code, r.message) for r in approval.reasons))
+        verdict = Verdict(
+            approval.approved,
+            tuple(Denial(r.code, r.message) for r in approval.reasons),
+            reads_account_state=approval.reads_account_state,
+        )
     metrics.observe_validation(started, verdict.denials)
     return verdict
 

@@ -46,6 +46,7 @@ from apps.exchange.errors import (
     OrderNotFound,
     OrderNotSent,
     TemporaryVenueError,
+    VenueError,
 )
 from apps.exchange.selectors import get_symbol_filters
 from apps.execution import gates, tasks
@@ -62,6 +63,7 @@ SUBMIT_LEASE = timedelta(seconds=30)
 #: of the venue-clock offset and for clock differences between workers.
 SEND_DEADLINE_MARGIN = timedelta(seconds=2)
 KILL_SWITCH = str(ErrorCode.KILL_SWITCH_ACTIVE)
+CANCELED_BEFORE_SEND = "canceled_before_send"
 _UNIQUE_CLIENT_ID = "execution_order_client_id_uniq"
 # First key of the two-key advisory lock that serializes one account's intakes (`_lock_intake`).
 # Two-key locks are a space apart from one-key ones (reconciliation's), and this first key is
@@ -117,15 +119,20 @@ def submit_order(
             return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
 
     try:
-        # One transaction from the account's intake lock to the insert: the check sees every
-        # order accepted before it, and no other intake of the account checks until this one
-        # has committed (or rolled back). Inside a caller's transaction (the API's
-        # Idempotency-Key, a strategy step) it is the caller's, and the lock is held to its end.
-        # A savepoint only where a duplicate can happen (the caller's own client order id):
-        # inside a caller's transaction it costs two round trips.
+        # One transaction from the check to the insert. When the verdict read the account's
+        # state (open orders, position, exposure), it is taken again under the account's
+        # intake lock: that check sees every order accepted before it, and no other intake of
+        # the account checks until this one has committed (or rolled back). Inside a caller's
+        # transaction (the API's Idempotency-Key, a strategy step) it is the caller's, and the
+        # lock is held to its end. An account whose limits read nothing of its state (none,
+        # or order notional only) is not serialized: there is nothing two intakes could race
+        # for. A savepoint only where a duplicate can happen (the caller's own client order
+        # id): inside a caller's transaction it costs two round trips.
         with transaction.atomic(savepoint=bool(client_order_id)):
-            _lock_intake(account.pk)
-            refusal = _refusal(account, symbol, side, order_type, quantity, price)
+            refusal, stateful = _refusal(account, symbol, side, order_type, quantity, price)
+            if stateful:
+                _lock_intake(account.pk)
+                refusal, _ = _refusal(account, symbol, side, order_type, quantity, price)
             if refusal is None:
                 order = _insert_new(account, symbol, side, order_type, tif, quantity, price, cid, strategy_id)
     except IntegrityError as exc:
@@ -269,11 +276,10 @@ def _refusal(
     order_type: OrderType,
     quantity: Decimal,
     price: Decimal | None,
-) -> KillSwitchActive | RiskRejected | None:
-    """Kill switch, then risk: why the order is refused, or None. Both are asked in one call
-    (`gates.admit`: one Redis round trip with risk's implementation). Called under the
-    account's intake lock, so risk reads the account's open orders as they will be when this
-    order is inserted."""
+) -> tuple[KillSwitchActive | RiskRejected | None, bool]:
+    """Kill switch, then risk: why the order is refused (or None), and whether the verdict
+    read the account's state (then `submit_order` asks again under the intake lock). Both are
+    asked in one call (`gates.admit`: one Redis round trip with risk's implementation)."""
     admission = gates.admit(
         gates.OrderProposal(
             account_id=account.pk,
@@ -286,13 +292,14 @@ def _refusal(
     )
     verdict = admission.verdict
     if admission.kill_switch_active or verdict is None:
-        return KillSwitchActive("The kill switch is on: no new orders are accepted.")
+        return KillSwitchActive("The kill switch is on: no new orders are accepted."), False
     if not verdict.approved:
-        return RiskRejected(
+        refused = RiskRejected(
             "; ".join(d.message for d in verdict.denials),
             details={"reasons": [{"code": d.code, "message": d.message} for d in verdict.denials]},
         )
-    return None
+        return refused, verdict.reads_account_state
+    return None, verdict.reads_account_state
 
 
 def _same_order_or_conflict(
@@ -337,11 +344,15 @@ def send_order_to_exchange(*, order_id: int) -> Order:
         return order  # nothing to send: already answered, canceled or denied
     try:
         venue_order = _find_on_venue(adapter, order) if outcome_unknown else None
+    except VenueError as exc:  # no answer about the order (a 403, a clock skew…): still unknown
+        _finish_unknown(order_id, exc)
+        raise SubmissionPending(str(exc)) from exc
+    try:
         if venue_order is None:
-            venue_order = adapter.place_order(_request_of(order), guard=_send_guard(lease))
+            venue_order = adapter.place_order(_request_of(order), guard=_send_guard(order_id, lease))
     except OrderNotSent as exc:
-        if exc.code == KILL_SWITCH:
-            return _deny_unsent(order_id, KILL_SWITCH, "The kill switch is on.", lease)
+        if exc.code in (KILL_SWITCH, CANCELED_BEFORE_SEND):
+            return _deny_unsent(order_id, exc.code, exc.message, lease)
         _record_not_sent(order_id, exc)
         raise SubmissionPending(exc.message) from exc
     except (InvalidOrder, FatalVenueError) as exc:
@@ -352,13 +363,19 @@ def send_order_to_exchange(*, order_id: int) -> Order:
     return _finish_acknowledged(order_id, venue_order)
 
 
-def _send_guard(lease: datetime) -> SendGuard:
-    """This attempt's guard: the kill switch, asked when the request leaves, and the lease."""
-    return SendGuard(deadline=(lease - SEND_DEADLINE_MARGIN).timestamp(), refusal=_send_refusal)
+def _send_guard(order_id: int, lease: datetime) -> SendGuard:
+    """This attempt's guard, asked when the request leaves: the kill switch, the order still
+    NEW (not canceled while the send waited), and the lease."""
+    deadline = (lease - SEND_DEADLINE_MARGIN).timestamp()
+    return SendGuard(deadline=deadline, refusal=functools.partial(_send_refusal, order_id))
 
 
-def _send_refusal() -> str | None:
-    return KILL_SWITCH if gates.kill_switch_active() else None
+def _send_refusal(order_id: int) -> str | None:
+    if gates.kill_switch_active():
+        return KILL_SWITCH
+    if not Order.objects.filter(pk=order_id, status=OrderStatus.NEW).exists():
+        return CANCELED_BEFORE_SEND
+    return None
 
 
 def _claim_send(order_id: int) -> tuple[Order, bool]:
@@ -471,7 +488,9 @@ def _holds_lease(order: Order, lease: datetime | None) -> bool:
     """Whether the attempt that claimed `lease` still owns the order. After its lease ended,
     another attempt may have claimed and sent it: a late answer to the old attempt's request
     (refused, not sent) says nothing about the order then, and must not close it."""
-    return lease is None or order.submit_lease_until == lease
+    if lease is None:  # a refusal before any claim: only while no attempt ever claimed it
+        return order.submit_attempts == 0
+    return order.submit_lease_until == lease
 
 
 def _record_denial(order: Order, code: str, message: str) -> None:
@@ -492,7 +511,7 @@ def _record_not_sent(order_id: int, exc: OrderNotSent) -> None:
         record_event(order, OrderEvent.Kind.VENUE_ERROR, {"error": "OrderNotSent", "code": exc.code})
 
 
-def _finish_unknown(order_id: int, exc: TemporaryVenueError) -> None:
+def _finish_unknown(order_id: int, exc: VenueError) -> None:
     """The answer is unknown: the request may still reach the venue until shortly before this
     attempt's lease ends (`SendGuard`), so the lease is kept. The next attempt can claim the
     order only after it, when a look-up that finds nothing means the order was never placed."""
@@ -591,9 +610,14 @@ def send_cancel_to_exchange(*, order_id: int) -> Order:
             symbol=order.symbol, client_order_id=order.client_order_id
         )
     except OrderNotFound as exc:
-        # Filled or never arrived: fills and reconciliation settle it; keep the evidence.
+        # Filled or never arrived: fills and reconciliation settle it; keep the evidence. But
+        # while a send holds the order's lease its request may still land (or have landed with
+        # its answer lost): try again later rather than leave it live on the venue.
         with transaction.atomic():
             order = lock_order(order_id)
+            in_flight = order.submit_lease_until is not None and order.submit_lease_until > timezone.now()
+            if in_flight and not order.exchange_order_id:
+                raise SubmissionPending(f"order {order_id} may still reach the venue: cancel later") from exc
             record_event(
                 order, OrderEvent.Kind.VENUE_ERROR, {"error": "OrderNotFound", "message": exc.message}
             )

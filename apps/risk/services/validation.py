@@ -13,7 +13,7 @@ import contextvars
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -51,6 +51,9 @@ class Approval:
     checked_at: datetime
     cached: bool = False
     details: dict[str, str] = field(default_factory=dict)
+    #: The verdict read the account's open orders, position, exposure or today's loss: order
+    #: intake must then decide under the account's intake lock (execution's `submit_order`).
+    reads_account_state: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ def validate_order(
     rows, epoch = _limits(account_id, symbol, snapshot)
     version = _version_tag(rows)
     key = None
-    if use_cache and rows and not _reads_account_state(rows, buying=side == "BUY"):
+    stateful = _reads_account_state(rows, buying=side == "BUY")
+    if use_cache and rows and not stateful:
         try:
             order_print = approvals.fingerprint(
                 symbol=symbol, side=side, order_type=order_type, quantity=quantity, price=price
@@ -162,7 +166,7 @@ def validate_order(
     approval = _check(account_id, symbol, side, quantity, price, rows, version)
     if key:
         approvals.put_cached(key, _to_json(approval))
-    return approval
+    return replace(approval, reads_account_state=True) if stateful else approval
 
 
 def _reads_account_state(rows: list[LimitRow], *, buying: bool) -> bool:

@@ -24,6 +24,9 @@ from .test_kill_switch import post_order
 
 D = Decimal
 
+#: An approval by limits that read nothing of the account (order notional only).
+APPROVED = gates.Verdict(approved=True, reads_account_state=False)
+
 
 def _proposal(account: Any, quantity: str = "0.01") -> OrderProposal:  # 0.01 BTC at 30,000 = 300 USDT
     return OrderProposal(
@@ -59,12 +62,12 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_switch_and_risks_first_read_are_one_round_trip(account, round_trips) -> None:
     limits(account, max_order_notional=D("1000"))
     deactivate_kill_switch(reason="test", actor="test")  # a stored flag: nothing restored
-    assert gates.admit(_proposal(account)).verdict == gates.Verdict(approved=True)  # cached now
+    assert gates.admit(_proposal(account)).verdict == APPROVED  # cached now
     round_trips.clear()
 
     admission = gates.admit(_proposal(account))
 
-    assert admission == gates.Admission(kill_switch_active=False, verdict=gates.Verdict(approved=True))
+    assert admission == gates.Admission(kill_switch_active=False, verdict=APPROVED)
     assert round_trips == ["HGETALL+MGET", "GET"]  # flag + epoch/failure mark, then the cached approval
 
 
@@ -102,7 +105,7 @@ def test_a_lost_flag_is_restored_from_the_audit_and_still_refuses(account) -> No
 @pytest.mark.django_db
 def test_a_cached_approval_is_not_reused_after_the_epoch_moves(account) -> None:
     limits(account, max_order_notional=D("1000"))
-    assert gates.admit(_proposal(account)).verdict == gates.Verdict(approved=True)  # cached
+    assert gates.admit(_proposal(account)).verdict == APPROVED  # cached
     # A write behind the service (no version bump), announced by bumping the epoch only.
     RiskLimits.objects.filter(account=account).update(max_order_notional=D("1"))
     invalidate_approvals(account_id=account.pk)
@@ -119,7 +122,7 @@ def test_a_recorded_failure_is_cleared_by_an_approved_order(account) -> None:
     record_validation_failure()
     assert redis_keys.client().get(redis_keys.key("failing-since")) is not None
 
-    assert gates.admit(_proposal(account)).verdict == gates.Verdict(approved=True)
+    assert gates.admit(_proposal(account)).verdict == APPROVED
     assert redis_keys.client().get(redis_keys.key("failing-since")) is None
 
 

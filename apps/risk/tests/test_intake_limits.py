@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.core.domain import OrderStatus
 from apps.execution import gates, services
@@ -92,3 +93,21 @@ def test_two_concurrent_orders_cannot_both_pass_max_open_orders(account, monkeyp
 
     assert sorted(results) == ["accepted", "max_open_orders"]
     assert Order.objects.filter(account=account).count() == 1
+
+
+def _intake_locks(account, cid: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        _submit(account, cid)
+    return sum("pg_advisory_xact_lock" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_only_an_account_whose_limits_read_its_state_is_serialized(account) -> None:
+    """The intake lock is taken only when the verdict read the account's open orders,
+    position or exposure: with no limits, or order notional only, two intakes have nothing to
+    race for, and intake of one account stays parallel."""
+    assert _intake_locks(account, "free-1") == 0
+    limits(account, max_order_notional=D("1000"))
+    assert _intake_locks(account, "notional-1") == 0
+    limits(account, "BTCUSDT", max_open_orders=10)
+    assert _intake_locks(account, "counted-1") == 1
