@@ -8,7 +8,11 @@ SUBMITTED buy orders over 20 symbols (open orders are read by the reservation ch
 Measured, one process, `--calls` calls each, latency per call (p50, p95, p99):
   - baseline: a Redis GET through the same client the approval cache uses, and a one-table
     ORM read (the account's limits rows, the first statement of every check);
-  - cached: the same order validated again and again (`use_cache=True`): a verdict from Redis;
+  - "cached": the same order validated again and again (`use_cache=True`). Since the limits
+    set here read the account's open orders, position and exposure, risk never caches their
+    verdict (docs/RISK.md): this row now measures fresh checks too, with the same order (the
+    per-call outcome printed says "fresh"); only state-free verdicts (order notional alone,
+    sells under buy-only limits) come from Redis;
   - uncached: `use_cache=False`, a fresh check every call (quantities vary).
 Run once per open-order count (`--open-orders 0,100,1000`).
 
