@@ -37,7 +37,7 @@ def trade(order: Order, trade_id: int, qty: str = "0.5") -> VenueTrade:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_trade_chunk_chosen_as_deadlock_victim_is_applied_once_more(monkeypatch) -> None:
+def test_a_trade_chunk_chosen_as_deadlock_victim_is_applied_once_more(monkeypatch, caplog) -> None:
     """A real deadlock: a transaction that locks two orders one by one, the higher id first
     (what the id-order rule forbids), against a myTrades chunk of both orders."""
     account = AccountFactory.create()
@@ -80,6 +80,7 @@ def test_a_trade_chunk_chosen_as_deadlock_victim_is_applied_once_more(monkeypatc
         thread.join(timeout=30)
 
     assert errors == []  # the chunk lost the deadlock, was applied again, and the other one went on
+    assert "applying it once more" in caplog.text  # a deadlock did happen, and the chunk was its victim
     assert outcome[0].applied == 2
     assert Fill.objects.filter(order__in=[low, high]).count() == 2
 

@@ -72,7 +72,8 @@ def test_one_accounts_failing_stream_does_not_stop_the_others(monkeypatch) -> No
         sessions[self.account_id] += 1
         if self.account_id == 1:
             raise RuntimeError("a bug met on account 1's messages")
-        if sessions[2] == 3:
+        await asyncio.sleep(0.01)  # account 2 streams on while account 1 fails and reconnects
+        if sessions[2] >= 3 and sessions[1] >= 2:
             stop.set()
 
     monkeypatch.setattr(AccountStream, "_session", session)
@@ -84,8 +85,8 @@ def test_one_accounts_failing_stream_does_not_stop_the_others(monkeypatch) -> No
 
     asyncio.run(asyncio.wait_for(both(), timeout=5))
 
-    assert sessions[2] == 3
-    assert sessions[1] >= 1
+    assert sessions[2] >= 3
+    assert sessions[1] >= 2  # account 1 reconnected after its failure
 
 
 @pytest.mark.django_db(transaction=True)
