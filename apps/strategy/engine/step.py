@@ -151,7 +151,6 @@ class _Step:
         self.engine = EngineState.from_json(strategy.state)
         self.runtime = self._build()
         self.intents_sent = 0
-        self.orders_locked = False
 
     def run(self) -> None:
         self._feed_order_events()
@@ -254,7 +253,7 @@ class _Step:
 
     # --- outputs ----------------------------------------------------------------------
     def _send(self, intents: list[Intent]) -> None:
-        if intents:
+        if intents and not self.intents_sent:  # the step's first intent: lock once, before it
             self._lock_orders()
         queue: deque[Intent] = deque(intents)
         while queue:
@@ -275,14 +274,11 @@ class _Step:
         would be a deadlock. Taken before any intent, so also before `submit_order`'s intake
         lock: orders first, then advisory locks, as a fill burst takes them. Orders placed in
         this step are its own rows, invisible to any other transaction until the step commits."""
-        if self.orders_locked:
-            return
         execution_services.lock_open_orders(
             account_id=self.strategy.account_id,
             client_order_ids=list(self.engine.orders),
             strategy_id=self.strategy.pk,
         )
-        self.orders_locked = True
 
     def _place(self, intent: PlaceIntent) -> list[Intent]:
         try:

@@ -41,7 +41,6 @@ def engine_step(account_id: int, strategy_id: int, orders: list[Order]) -> step_
     engine_step.result = step_module.StepResult(strategy_id)
     engine_step.engine = EngineState(orders={o.client_order_id: TrackedOrder() for o in orders})
     engine_step.intents_sent = 0
-    engine_step.orders_locked = False
     return engine_step
 
 
