@@ -12,6 +12,7 @@ the ones it combines, so replacing either one (tests do) is always obeyed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -25,6 +26,9 @@ class OrderProposal:
     order_type: str
     quantity: Decimal
     price: Decimal | None
+    #: Called by a check just before it reads the account's state (open orders, position…):
+    #: intake takes the account's intake lock there, so the check runs once, under it.
+    before_state_read: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

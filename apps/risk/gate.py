@@ -33,6 +33,7 @@ def pre_trade_check(proposal: OrderProposal, *, snapshot: approvals.Snapshot | N
             quantity=proposal.quantity,
             price=proposal.price,
             snapshot=snapshot,
+            before_state_read=proposal.before_state_read,
         )
     except Exception as exc:
         logger.exception("risk validation failed")

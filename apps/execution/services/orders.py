@@ -18,7 +18,7 @@ import logging
 import re
 import secrets
 import zlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -119,20 +119,22 @@ def submit_order(
             return _same_order_or_conflict(existing, symbol, side, order_type, quantity, price)
 
     try:
-        # One transaction from the check to the insert. When the verdict read the account's
-        # state (open orders, position, exposure), it is taken again under the account's
-        # intake lock: that check sees every order accepted before it, and no other intake of
-        # the account checks until this one has committed (or rolled back). Inside a caller's
+        # One transaction from the check to the insert. A check whose verdict reads the
+        # account's state (open orders, position, exposure) takes the account's intake lock
+        # just before it reads it (or, a check that does not, is asked again under it): it
+        # sees every order accepted before, and no other intake of the account checks until
+        # this one has committed (or rolled back). Inside a caller's
         # transaction (the API's Idempotency-Key, a strategy step) it is the caller's, and the
         # lock is held to its end. An account whose limits read nothing of its state (none,
         # or order notional only) is not serialized: there is nothing two intakes could race
         # for. A savepoint only where a duplicate can happen (the caller's own client order
         # id): inside a caller's transaction it costs two round trips.
         with transaction.atomic(savepoint=bool(client_order_id)):
-            refusal, stateful = _refusal(account, symbol, side, order_type, quantity, price)
-            if stateful:
-                _lock_intake(account.pk)
-                refusal, _ = _refusal(account, symbol, side, order_type, quantity, price)
+            lock = _IntakeLock(account.pk)
+            refusal, stateful = _refusal(account, symbol, side, order_type, quantity, price, lock)
+            if stateful and not lock.taken:  # a check that read the account without the lock
+                lock()
+                refusal, _ = _refusal(account, symbol, side, order_type, quantity, price, lock)
             if refusal is None:
                 order = _insert_new(account, symbol, side, order_type, tif, quantity, price, cid, strategy_id)
     except IntegrityError as exc:
@@ -145,6 +147,20 @@ def submit_order(
     if refusal is not None:
         raise refusal
     return SubmitOutcome(order=order, created=True)
+
+
+class _IntakeLock:
+    """The account's intake lock, taken at most once per intake: by the check, just before it
+    reads the account's state (`OrderProposal.before_state_read`), or after it."""
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.taken = False
+
+    def __call__(self) -> None:
+        if not self.taken:
+            _lock_intake(self.account_id)
+            self.taken = True
 
 
 def _lock_intake(account_id: int) -> None:
@@ -276,6 +292,7 @@ def _refusal(
     order_type: OrderType,
     quantity: Decimal,
     price: Decimal | None,
+    before_state_read: Callable[[], None],
 ) -> tuple[KillSwitchActive | RiskRejected | None, bool]:
     """Kill switch, then risk: why the order is refused (or None), and whether the verdict
     read the account's state (then `submit_order` asks again under the intake lock). Both are
@@ -288,6 +305,7 @@ def _refusal(
             order_type=order_type,
             quantity=quantity,
             price=price,
+            before_state_read=before_state_read,
         )
     )
     verdict = admission.verdict

@@ -133,8 +133,11 @@ def validate_order(
     price: Decimal | None,
     use_cache: bool = True,
     snapshot: approvals.Snapshot | None = None,
+    before_state_read: Callable[[], None] | None = None,
 ) -> Approval:
     """`snapshot`: the account's `approvals.snapshot`, when the caller has just read it.
+    `before_state_read`: called once, before the check reads the account's state, when the
+    verdict depends on it (order intake takes the account's intake lock there).
 
     The approval cache serves only verdicts that depend on nothing but the order's terms, the
     limits rows (their versions are in the key) and the mark price: rows with only
@@ -163,6 +166,8 @@ def validate_order(
         cached = approvals.get_cached(key) if key else None
         if cached is not None:
             return _from_json(cached)
+    if stateful and before_state_read is not None:
+        before_state_read()
     approval = _check(account_id, symbol, side, quantity, price, rows, version)
     if key:
         approvals.put_cached(key, _to_json(approval))

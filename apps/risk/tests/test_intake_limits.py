@@ -17,6 +17,7 @@ from apps.core.domain import OrderStatus
 from apps.execution import gates, services
 from apps.execution.models import Order
 from apps.execution.services.orders import RiskRejected
+from apps.risk.models import RiskLimits
 
 from .factories import limits
 
@@ -111,3 +112,18 @@ def test_only_an_account_whose_limits_read_its_state_is_serialized(account) -> N
     assert _intake_locks(account, "notional-1") == 0
     limits(account, "BTCUSDT", max_open_orders=10)
     assert _intake_locks(account, "counted-1") == 1
+
+
+@pytest.mark.django_db
+def test_a_state_reading_check_runs_once_under_the_lock(account) -> None:
+    """Risk takes the intake lock itself, just before its state reads: the check is not run
+    once to learn that it reads the account and again under the lock."""
+    limits(account, max_open_orders=10)
+    with CaptureQueriesContext(connection) as queries:
+        _submit(account, "once-1")
+    sql = [q["sql"] for q in queries.captured_queries]
+    limit_reads = [i for i, q in enumerate(sql) if RiskLimits._meta.db_table in q]
+    locks = [i for i, q in enumerate(sql) if "pg_advisory_xact_lock" in q]
+    assert len(limit_reads) == 1
+    assert len(locks) == 1
+    assert limit_reads[0] < locks[0]  # the limits say the lock is needed; state reads follow it
