@@ -96,7 +96,7 @@ def venue_orders(sim: SimulatorServer) -> list[tuple[str, str]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, account) -> None:
+def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, account, monkeypatch) -> None:
     """The request is signed with a recvWindow that ends by the guard's deadline: held up on
     the way for longer than that, the venue refuses it (-1021), and the adapter, asked again
     after its resync, sees the deadline passed and does not send it again."""
@@ -113,13 +113,10 @@ def test_a_request_reaching_the_venue_after_its_deadline_is_refused_there(sim, a
             time.sleep(1.5)  # the first request is held up on its way to the venue
         return real_post(*args, **kwargs)
 
-    adapter.client.session.post = slow_network
+    monkeypatch.setattr(adapter.client.session, "post", slow_network)
     guard = SendGuard(deadline=time.time() + 1.0, refusal=lambda: None)
-    try:
-        with pytest.raises(OrderNotSent) as refused:
-            adapter.place_order(orders_module._request_of(order), guard=guard)
-    finally:
-        del adapter.client.session.post
+    with pytest.raises(OrderNotSent) as refused:
+        adapter.place_order(orders_module._request_of(order), guard=guard)
     assert refused.value.code == "send_window_closed"
     assert len(windows) == 1
     assert 500 <= windows[0] <= 1000  # narrowed to the deadline, not the default 5000
@@ -147,12 +144,9 @@ def test_a_send_slower_than_its_lease_is_not_sent_a_second_time(sim, account, mo
             assert _in_thread(lambda: services.send_order_to_exchange(order_id=order.pk)) == []
         return real_place(request, **kwargs)
 
-    adapter.place_order = first_call_held_up  # type: ignore[method-assign]
-    try:
-        with pytest.raises(SubmissionPending):
-            services.send_order_to_exchange(order_id=order.pk)
-    finally:
-        del adapter.place_order
+    monkeypatch.setattr(adapter, "place_order", first_call_held_up)
+    with pytest.raises(SubmissionPending):
+        services.send_order_to_exchange(order_id=order.pk)
 
     assert venue_orders(sim) == [("slow-send-1", "FILLED")]
     order.refresh_from_db()
@@ -161,7 +155,7 @@ def test_a_send_slower_than_its_lease_is_not_sent_a_second_time(sim, account, mo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reconciliation_leaves_alone_an_order_whose_send_is_in_flight(sim, account) -> None:
+def test_reconciliation_leaves_alone_an_order_whose_send_is_in_flight(sim, account, monkeypatch) -> None:
     """An order past the resubmit window is being sent again (its lease is live) when a
     reconciliation run looks it up: the venue does not know it yet. The run must not close it
     as a lost submission: the request lands a moment later and the order is SUBMITTED."""
@@ -177,11 +171,8 @@ def test_reconciliation_leaves_alone_an_order_whose_send_is_in_flight(sim, accou
         assert _in_thread(run) == []
         return real_place(request, **kwargs)
 
-    adapter.place_order = place_while_reconciliation_runs  # type: ignore[method-assign]
-    try:
-        services.send_order_to_exchange(order_id=order.pk)
-    finally:
-        del adapter.place_order
+    monkeypatch.setattr(adapter, "place_order", place_while_reconciliation_runs)
+    services.send_order_to_exchange(order_id=order.pk)
 
     assert venue_orders(sim) == [("inflight-1", "NEW")]
     services.reconcile_account(account_id=account.pk, trigger="beat")
@@ -228,7 +219,7 @@ def test_a_guard_past_its_deadline_does_not_speak_for_the_kill_switch() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lookup_refused_after_an_unknown_outcome_does_not_reject_a_live_order(
-    sim, account, sends_by_hand
+    sim, account, sends_by_hand, monkeypatch
 ) -> None:
     """Attempt 1 placed the order but its answer was lost (unknown outcome). Attempt 2, after
     the lease, looks it up first; the look-up is refused (a 403 from the venue's WAF, or a
@@ -246,12 +237,9 @@ def test_a_lookup_refused_after_an_unknown_outcome_does_not_reject_a_live_order(
     def refused_lookup(**_kwargs: Any) -> Any:
         raise FatalVenueError("403 WAF limit", venue_code=None)
 
-    adapter.get_order = refused_lookup  # type: ignore[method-assign]
-    try:
-        with contextlib.suppress(SubmissionPending):
-            services.send_order_to_exchange(order_id=order.pk)
-    finally:
-        del adapter.get_order
+    monkeypatch.setattr(adapter, "get_order", refused_lookup)
+    with contextlib.suppress(SubmissionPending):
+        services.send_order_to_exchange(order_id=order.pk)
     order.refresh_from_db()
     assert venue_orders(sim) == [("lookup-403", "NEW")]  # live on the venue
     assert order.status != OrderStatus.REJECTED, "closed REJECTED while live on the venue"
@@ -259,14 +247,12 @@ def test_a_lookup_refused_after_an_unknown_outcome_does_not_reject_a_live_order(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancel_that_raced_a_send_whose_answer_was_lost_is_not_forgotten(
-    sim, account, sends_by_hand, monkeypatch
+    sim, account, sends_by_hand
 ) -> None:
     """The user cancels while the send is on the wire; the cancel reaches the venue first
     ("unknown order"). The send's request lands but its answer is lost (timeout), so no ack
     re-queues the cancel. While the send holds the lease, "unknown order" is no answer: the
     cancel task retries, and its retry after the lease cancels the order on the venue."""
-    monkeypatch.setattr(orders_module, "SUBMIT_LEASE", timedelta(seconds=1))
-    monkeypatch.setattr(orders_module, "SEND_DEADLINE_MARGIN", timedelta(seconds=0.2))
     order = new_order(account, "cancel-lost-ack")
     adapter = venue_factories.binance_adapter_for(account)
     with (
@@ -276,7 +262,8 @@ def test_a_cancel_that_raced_a_send_whose_answer_was_lost_is_not_forgotten(
         services.send_order_to_exchange(order_id=order.pk)
     assert [type(e) for e in cancel_raised] == [SubmissionPending]  # the cancel task will retry
     assert venue_orders(sim) == [("cancel-lost-ack", "NEW")]
-    time.sleep(1.1)  # the lease is over: the cancel task's retry
+    # The lease is over: the cancel task's retry.
+    Order.objects.filter(pk=order.pk).update(submit_lease_until=timezone.now() - timedelta(seconds=1))
     order = services.send_cancel_to_exchange(order_id=order.pk)
     assert venue_orders(sim) == [("cancel-lost-ack", "CANCELED")]
     assert order.status == OrderStatus.CANCELED
@@ -309,7 +296,7 @@ def test_no_venue_adapter_denial_does_not_close_an_order_another_worker_is_sendi
         denied.wait(10)
         return real_place(request, **kwargs)
 
-    adapter.place_order = place_after_the_denial  # type: ignore[method-assign]
+    monkeypatch.setattr(adapter, "place_order", place_after_the_denial)
     real_deny = orders_module._deny_unsent
     errors: list[BaseException] = []
 
@@ -331,10 +318,7 @@ def test_no_venue_adapter_denial_does_not_close_an_order_another_worker_is_sendi
             worker.join(20)
 
     monkeypatch.setattr(orders_module, "_deny_unsent", deny_while_another_worker_sends)
-    try:
-        services.send_order_to_exchange(order_id=order.pk)
-    finally:
-        del adapter.place_order
+    services.send_order_to_exchange(order_id=order.pk)
     assert errors == []
     order.refresh_from_db()
     assert venue_orders(sim) == [("no-adapter-race", "NEW")]  # live on the venue
@@ -342,7 +326,9 @@ def test_no_venue_adapter_denial_does_not_close_an_order_another_worker_is_sendi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_market_order_canceled_before_its_request_leaves_is_not_sent(sim, account, sends_by_hand) -> None:
+def test_a_market_order_canceled_before_its_request_leaves_is_not_sent(
+    sim, account, sends_by_hand, monkeypatch
+) -> None:
     """The user cancels a MARKET order while its send waits in the adapter (ORDERS window up
     to 10 s, weight up to 5 s). The guard, asked after those waits, reads the kill switch but
     not the order: the request leaves and the order executes, though the cancel was asked
@@ -360,11 +346,8 @@ def test_a_market_order_canceled_before_its_request_leaves_is_not_sent(sim, acco
         assert [type(e) for e in _in_thread(cancel_as_api_and_task_would)] == [SubmissionPending]
         return real_place(request, **kwargs)  # the guard is asked in here, after the waits
 
-    adapter.place_order = user_cancels_while_the_send_waits  # type: ignore[method-assign]
-    try:
-        services.send_order_to_exchange(order_id=order.pk)
-    finally:
-        del adapter.place_order
+    monkeypatch.setattr(adapter, "place_order", user_cancels_while_the_send_waits)
+    services.send_order_to_exchange(order_id=order.pk)
     assert venue_orders(sim) == [], f"sent after its cancel was requested: {venue_orders(sim)}"
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELED
