@@ -544,19 +544,30 @@ def wait_until_quiet(*, threshold: float = 15.0, max_wait: float | None = None) 
     return busy
 
 
+def _process_stat(pid: int | str) -> tuple[int, int, str] | None:
+    """(parent pid, CPU ticks used so far (user + system), command name) of a process, None
+    when it is gone or not ours to read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return int(rest[1]), int(rest[11]) + int(rest[12]), comm
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds a process has used (user + system), None when it cannot be read."""
+    stat = _process_stat(pid)
+    return None if stat is None else stat[1] / _TICKS
+
+
 def _processes() -> dict[int, tuple[int, int, str]]:
     """pid -> (parent pid, CPU ticks used so far, command name) for every process."""
     out = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        rest = stat[stat.rindex(")") + 2 :].split()
-        out[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]), comm)
+        if entry.name.isdigit() and (stat := _process_stat(entry.name)) is not None:
+            out[int(entry.name)] = stat  # (a process that exited meanwhile is skipped)
     return out
 
 

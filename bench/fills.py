@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import benchlib
@@ -343,16 +342,6 @@ def queries_per_fill(account: ExchangeAccount) -> dict[str, int]:
     return counts
 
 
-def _backend_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) the PostgreSQL backend `pid` has used, or None when the
-    server does not run on this machine (its /proc entry is not ours to read)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_fill(account: ExchangeAccount, orders: int, fills_per_order: int) -> dict[str, Any]:
     """Machine CPU one durable commit costs, split into this process (Python, the driver) and
     its PostgreSQL backend: a lone `apply_fill` (new fills) against the bare baseline
@@ -389,13 +378,17 @@ def _cpu_cost(label: str, backend: int, calls: Sequence[Callable[[], object]]) -
     """CPU per call of `calls`, in this process and in the PostgreSQL backend `backend`."""
     cores = os.cpu_count() or 1
     server_before, client_before, wall_before = (
-        _backend_cpu_s(backend),
+        benchlib.process_cpu_seconds(backend),
         time.process_time(),
         time.perf_counter(),
     )
     for call in calls:
         call()
-    server_after, client_after, wall_after = _backend_cpu_s(backend), time.process_time(), time.perf_counter()
+    server_after, client_after, wall_after = (
+        benchlib.process_cpu_seconds(backend),
+        time.process_time(),
+        time.perf_counter(),
+    )
     client_ms = (client_after - client_before) / len(calls) * 1000
     server_ms = None
     if server_before is not None and server_after is not None:
